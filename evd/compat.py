@@ -1,0 +1,111 @@
+"""The assignment's program names and positional parameters (SPEC.md R15), as thin commands over evd.
+
+Each builds the configuration its arguments describe and runs that role in the foreground,
+with its panel on the terminal when there is one.
+"""
+
+import argparse
+import sys
+
+from . import config as configuration
+from .errors import EvdError
+from .pluginmanager import load_plugins
+
+
+def _port(text):
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
+    return int(text)
+
+
+def _host_port(text):
+    try:
+        return str(configuration.HostPort.parse(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _common(parser):
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE", help="override one config value, as in evd run"
+    )
+    return parser
+
+
+def central_main(argv=None):
+    parser = _common(argparse.ArgumentParser(prog="EV_Central", description="EV_Central: the control centre (evd in the central role)."))
+    parser.add_argument("port", type=_port, help="TCP port where monitors connect")
+    parser.add_argument("broker", type=_host_port, help="Kafka bootstrap server, host:port")
+    parser.add_argument("database", nargs="?", default="central.db", help="SQLite database file (default: central.db)")
+    args = parser.parse_args(argv)
+    data = {
+        "name": "central",
+        "role": "central",
+        "transport": {"kind": "kafka", "bootstrap": args.broker},
+        "central": {"listen": f"0.0.0.0:{args.port}", "database": args.database},
+    }
+    return _run("EV_Central", data, args)
+
+
+def engine_main(argv=None):
+    parser = _common(
+        argparse.ArgumentParser(
+            prog="EV_CP_E", description="EV_CP_E: a charging point's engine (evd in the engine role); its CP id comes from its monitor."
+        )
+    )
+    parser.add_argument("broker", type=_host_port, help="Kafka bootstrap server, host:port")
+    parser.add_argument("port", nargs="?", type=_port, default=6000, help="TCP port where the monitor connects (default: 6000)")
+    args = parser.parse_args(argv)
+    data = {
+        "name": f"engine-{args.port}",
+        "role": "engine",
+        "transport": {"kind": "kafka", "bootstrap": args.broker},
+        "engine": {"listen": f"0.0.0.0:{args.port}"},
+    }
+    return _run("EV_CP_E", data, args)
+
+
+def monitor_main(argv=None):
+    parser = _common(argparse.ArgumentParser(prog="EV_CP_M", description="EV_CP_M: a charging point's monitor (evd in the monitor role)."))
+    parser.add_argument("engine", type=_host_port, help="the engine's address, host:port")
+    parser.add_argument("central", type=_host_port, help="central's address, host:port")
+    parser.add_argument("cp_id", metavar="cp-id", help="this charging point's id")
+    parser.add_argument("location", nargs="?", help="where the charging point is")
+    parser.add_argument("price", nargs="?", type=float, help="price in EUR per kWh")
+    args = parser.parse_args(argv)
+    monitor = {"cp_id": args.cp_id, "engine": args.engine, "central": args.central}
+    if args.location is not None:
+        monitor["location"] = args.location
+    if args.price is not None:
+        monitor["price"] = args.price
+    return _run("EV_CP_M", {"name": f"monitor-{args.cp_id}", "role": "monitor", "monitor": monitor}, args)
+
+
+def driver_main(argv=None):
+    parser = _common(argparse.ArgumentParser(prog="EV_Driver", description="EV_Driver: a driver's app (evd in the driver role)."))
+    parser.add_argument("broker", type=_host_port, help="Kafka bootstrap server, host:port")
+    parser.add_argument("driver_id", metavar="driver-id", help="this driver's id")
+    parser.add_argument("requests_file", metavar="requests-file", nargs="?", help="file of CP ids to request one after another")
+    args = parser.parse_args(argv)
+    driver = {"id": args.driver_id}
+    if args.requests_file:
+        driver["requests_file"] = args.requests_file
+    data = {
+        "name": f"driver-{args.driver_id}",
+        "role": "driver",
+        "transport": {"kind": "kafka", "bootstrap": args.broker},
+        "driver": driver,
+    }
+    return _run("EV_Driver", data, args)
+
+
+def _run(prog, data, args):
+    from .cli import run_daemon
+
+    try:
+        plugins = load_plugins()
+        config = configuration.load_mapping(data, plugins.schema, f"{prog} arguments", args.overrides)
+        return run_daemon(config, plugins)
+    except EvdError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return e.exit_code

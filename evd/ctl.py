@@ -1,0 +1,203 @@
+"""``evctl``: administer a running evd over its control socket (DESIGN.md §2).
+
+The parser, ``--help`` and the man page all come from :mod:`evd.commands`.
+"""
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+
+from . import __version__, paths
+from .client import ControlClient
+from .commands import all_commands
+from .errors import EvdError, UnreachableError, UsageError
+
+PROG = "evctl"
+
+
+def command_summary(table, width=79, column=28):
+    """The command list shown by ``evctl --help``: usage, then help wrapped beside or below it."""
+    lines = []
+    for spec in table.values():
+        where = f" ({spec.role})" if spec.role else ""
+        text = textwrap.wrap(spec.help + where, width - column)
+        usage = "  " + spec.usage
+        if len(usage) >= column:
+            lines.append(usage)
+        else:
+            lines.append(usage.ljust(column) + text.pop(0))
+        lines += [" " * column + line for line in text]
+    return "\n".join(lines)
+
+
+def build_parser(table):
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        usage="%(prog)s [-h] [-n NAME | -s PATH] [--json] [--version] COMMAND ...",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Administer a running evd daemon over its control socket.",
+        epilog=(
+            "commands:\n" + command_summary(table) + "\n\n"
+            "The daemon is found by -s SOCKET, or -n NAME in the default socket directory\n"
+            f"({paths.socket_dir()}), or as the only socket there.\n"
+            "Exit status: 0 ok, 1 failure, 2 usage error, 3 daemon unreachable, 4 command refused."
+        ),
+    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("-n", "--name", help="instance name of the daemon (its socket is NAME.sock)")
+    target.add_argument("-s", "--socket", metavar="PATH", help="path of the daemon's control socket")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="word0", metavar="COMMAND", help=argparse.SUPPRESS)
+    subparsers.required = True
+    groups = {}
+    for spec in table.values():
+        container = subparsers
+        for depth, word in enumerate(spec.words[:-1]):
+            key = spec.words[: depth + 1]
+            if key not in groups:
+                group = container.add_parser(word, description=f"{word} commands")
+                groups[key] = group.add_subparsers(dest=f"word{depth + 1}", metavar="COMMAND")
+                groups[key].required = True
+            container = groups[key]
+        command = container.add_parser(
+            spec.words[-1],
+            help=spec.help if len(spec.words) > 1 else None,
+            description=spec.help + (f" ({spec.role} only)" if spec.role else ""),
+        )
+        command.set_defaults(spec=spec)
+        # Accept --json after the command too, as people type it.
+        command.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as one JSON document")
+        _add_args(command, spec)
+    return parser
+
+
+def _add_args(parser, spec):
+    exclusive = parser.add_mutually_exclusive_group(required=True) if spec.one_of else None
+    for arg in spec.args:
+        target = exclusive if arg.dest in spec.one_of else parser
+        if arg.positional:
+            extra = {"default": []} if arg.nargs == "*" else {}  # argparse needs it to allow "none given"
+            target.add_argument(arg.dest, help=arg.help, type=arg.type, nargs=arg.nargs, metavar=arg.metavar, **extra)
+        elif arg.flag:
+            target.add_argument(arg.name, dest=arg.dest, action="store_true", help=arg.help)
+        else:
+            target.add_argument(arg.name, dest=arg.dest, help=arg.help, type=arg.type, metavar=arg.metavar, default=arg.default)
+
+
+def resolve_socket(args):
+    if args.socket:
+        return args.socket
+    if args.name:
+        return str(paths.socket_path(args.name))
+    found = paths.discover()
+    if len(found) == 1:
+        return str(found[0])
+    if not found:
+        raise UnreachableError(f"no daemon found: no control socket in {paths.socket_dir()} (use -n NAME or -s PATH)")
+    names = ", ".join(p.stem for p in found)
+    raise UsageError(f"several daemons found ({names}): choose one with -n NAME")
+
+
+def main(argv=None):
+    table = _load_table()
+    parser = build_parser(table)
+    args = parser.parse_args(argv)
+    spec = args.spec
+    try:
+        if spec.one_of and args.ids == [] and not getattr(args, "all", False):
+            parser.error(f"{' '.join(spec.words)}: give charging point ids or --all")
+        path = resolve_socket(args)
+        if spec.local:
+            return _run_local(spec, path, args)
+        call_args = {arg.dest: getattr(args, arg.dest) for arg in spec.args}
+        _prepare_args(spec, call_args)
+        with ControlClient(path) as client:
+            result = client.call(spec.name, call_args, timeout=spec.timeout)
+    except EvdError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    _print_result(spec, result, args.json)
+    return 0
+
+
+def _prepare_args(spec, call_args):
+    # A requests file is read where evctl runs: the daemon may not see the operator's files.
+    if spec.name == "driver.run":
+        try:
+            with open(call_args["file"], encoding="utf-8") as f:
+                call_args["cps"] = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+        except OSError as e:
+            raise EvdError(f"cannot read {call_args['file']}: {e.strerror}") from None
+        call_args["file"] = os.path.abspath(call_args["file"])
+
+
+def _run_local(spec, path, args):
+    if spec.name == "attach":
+        try:
+            from .console import attach
+        except ImportError as e:
+            raise EvdError(f"the console is not available: {e}") from None
+        return attach.main(path)
+    raise EvdError(f"unknown local command {spec.name}")
+
+
+def _load_table():
+    try:
+        from .pluginmanager import load_plugins
+
+        return all_commands(load_plugins().commands)
+    except Exception as e:  # evctl stays usable for the built-in commands if a plugin is broken
+        print(f"{PROG}: plugin commands unavailable: {e}", file=sys.stderr)
+        return all_commands()
+
+
+def _print_result(spec, result, as_json):
+    if as_json:
+        print(json.dumps(result, indent=2, sort_keys=False, default=str))
+    elif isinstance(result, list) and spec.columns:
+        print(format_table(result, spec.columns))
+    elif isinstance(result, dict):
+        for key, value in _flatten(result):
+            print(f"{key}: {_cell(value)}")
+    elif isinstance(result, list):
+        for item in result:
+            print(_cell(item))
+    elif result is not None:
+        print(result)
+
+
+def format_table(rows, columns):
+    if not rows:
+        return "(none)"
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=False)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _flatten(data, prefix=""):
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _cell(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The whole plugin API of evd on one page.
+
+Built-in roles (central, engine, monitor, driver), transports (kafka, local) and extras
+are plugins exactly like third-party ones: a module registered under the ``evd``
+entry-point group that implements some of these hooks with ``@evd.hookimpl``.
+Hooks are called with keyword arguments; specs grow by adding arguments.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("evd")
+
+
+@hookspec
+def evd_register_roles():
+    """Return ``{role_name: RoleClass}``: roles a daemon can run (subclasses of :class:`evd.role.Role`)."""
+
+
+@hookspec
+def evd_register_transports():
+    """Return ``{kind: TransportClass}``: event-stream transports (subclasses of :class:`evd.bus.Transport`)."""
+
+
+@hookspec
+def evd_config_sections():
+    """Return ``{section_name: attrs_class}``: top-level config sections this plugin owns."""
+
+
+@hookspec
+def evd_register_commands():
+    """Return a list of :class:`evd.commands.CommandSpec` that evctl offers beyond the built-in table."""
+
+
+@hookspec
+def evd_control_commands(daemon):
+    """Return ``{command_name: handler}`` that ``daemon``'s control socket serves.
+
+    A handler is called as ``handler(args, ctx)`` and may be a coroutine function; it returns a
+    JSON-serialisable result or raises :class:`evd.errors.CommandError`.
+    """
+
+
+@hookspec
+def evd_startup(daemon):
+    """Called once ``daemon``'s role has started; may return an awaitable."""
+
+
+@hookspec
+def evd_reload(daemon, config):
+    """Called on SIGHUP with the newly read ``config`` (already validated); may return an awaitable."""
+
+
+@hookspec
+def evd_shutdown(daemon):
+    """Called when ``daemon`` stops, before its role; may return an awaitable."""
