@@ -47,3 +47,28 @@ def probe_daemon(short_tmp, plugin_env):
     finally:
         if daemon.alive():
             daemon.kill()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory):
+    """A Kafka-protocol broker for the whole session: EVD_TEST_KAFKA, or a tansu started here."""
+    from brokers import TansuBroker, external_kafka
+
+    if external_kafka():
+        yield external_kafka()
+        return
+    broker = TansuBroker(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log").start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path):
+    """A tansu broker of this test's own, for tests that pause or stop it."""
+    from brokers import TansuBroker
+
+    broker = TansuBroker(log_path=tmp_path / "tansu.log")
+    yield broker
+    broker.stop()

@@ -1,0 +1,385 @@
+"""The event stream as roles see it, and the thread machinery both transports share.
+
+Roles call :meth:`Transport.publish` (never blocks: messages wait in a bounded outbox that
+a sender thread drains) and :meth:`Transport.subscribe` (a handler that runs on the
+daemon's loop). Consumer threads own their client alone, decode records off the loop, hand
+them over in batches with ``call_soon_threadsafe`` and commit a record's position only after
+the loop has applied it: delivery is at-least-once, in order per key.
+"""
+
+import asyncio
+import collections
+import inspect
+import logging
+import threading
+import time
+
+import attrs
+
+from . import messages
+
+log = logging.getLogger(__name__)
+
+OUTBOX_LIMIT = 100_000  # messages kept while the broker is away; past it the oldest are dropped
+SEND_BATCH = 500
+MAX_BACKLOG = 5_000  # records handed to the loop and not applied yet, per consumer
+RETRY_BACKOFF = (0.2, 5.0)  # first and longest pause between reconnection attempts
+STOP_FLUSH_TIMEOUT = 5.0
+
+
+@attrs.define
+class Subscription:
+    topic: str  # full topic name
+    handler: object  # handler(message, key) -> None or awaitable
+    keys: frozenset | None  # only records with these keys; None for all
+
+
+@attrs.frozen
+class Entry:
+    """One record on its way to the loop: its handlers and message, or the reason it is skipped."""
+
+    handlers: tuple
+    key: str | None
+    message: dict | None
+    problem: str | None
+    topic: str
+    position: object  # backend-specific; what to commit once applied
+
+
+class Backoff:
+    def __init__(self, first=RETRY_BACKOFF[0], longest=RETRY_BACKOFF[1]):
+        self.first, self.longest = first, longest
+        self.current = first
+
+    def next(self):
+        delay, self.current = self.current, min(self.current * 2, self.longest)
+        return delay
+
+    def reset(self):
+        self.current = self.first
+
+
+class Transport:
+    """Base of transport plugins. Subclasses provide the sender and consumer backends."""
+
+    #: attrs class of this transport's keys in the ``transport`` config section.
+    options_class = None
+    kind = None
+
+    def __init__(self, daemon):
+        self.daemon = daemon
+        self.config = daemon.config.transport
+        self.options = self.config.options
+        self.prefix = self.config.topic_prefix
+        self.loop = None
+        self.stats = collections.Counter()
+        self._outbox = collections.deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._sender = None
+        self._sender_connected = False
+        self._consumers = {}
+        self._last_drop_log = 0.0
+
+    def topic(self, name):
+        return f"{self.prefix}.{name}"
+
+    # -- what roles use ---------------------------------------------------------------
+
+    def publish(self, topic, key, message):
+        """Queue ``message`` (a dict from :func:`evd.messages.make`) for ``topic``, keyed by ``key``."""
+        record = (self.topic(topic), key, messages.encode(message))
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("the transport is stopping")
+            if len(self._outbox) >= OUTBOX_LIMIT:
+                self._outbox.popleft()
+                self.stats["dropped"] += 1
+                self._log_drop()
+            self._outbox.append(record)
+            self.stats["published"] += 1
+            self._cond.notify()
+
+    def subscribe(self, topic, handler, *, group=None, keys=None):
+        """Call ``handler(message, key)`` on the loop for each valid message on ``topic``.
+
+        With a ``group``, delivery resumes after the last applied record across restarts
+        (new groups start at the oldest retained record); without one, it starts at the
+        newest record (a live view). ``keys`` limits delivery to records with those keys.
+        """
+        consumer = self._consumers.get(group)
+        if consumer is None:
+            consumer = self._consumers[group] = self.consumer_class(self, group)
+            if self.loop is not None:
+                consumer.start_on(self.loop)
+        consumer.add(Subscription(self.topic(topic), handler, frozenset(keys) if keys is not None else None))
+
+    @property
+    def connected(self):
+        return self._sender_connected and all(c.connected for c in self._consumers.values())
+
+    @property
+    def pending(self):
+        """Messages published and not yet accepted by the broker or the log."""
+        with self._cond:
+            return len(self._outbox) + self.unconfirmed()
+
+    def status(self):
+        return {"kind": self.kind, "connected": self.connected, "outbox": self.pending}
+
+    async def start(self):
+        self.loop = asyncio.get_running_loop()
+        self._sender = threading.Thread(target=self._send_loop, name=f"{self.kind}-sender", daemon=True)
+        self._sender.start()
+        for consumer in self._consumers.values():
+            consumer.start_on(self.loop)
+
+    async def stop(self):
+        """Stop consuming, then deliver everything still in the outbox (bounded wait)."""
+        await asyncio.gather(*(c.stop() for c in self._consumers.values()))
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._sender is not None:
+            await asyncio.to_thread(self._sender.join, STOP_FLUSH_TIMEOUT + 5)
+        left = self.pending
+        if left:
+            log.error("stopped with %d message(s) not delivered to the %s transport", left, self.kind)
+
+    # -- backend interface: the sender side -------------------------------------------
+
+    def open_sender(self):
+        """Connect the sending client (in the sender thread); raise to retry later."""
+
+    def send_batch(self, batch):
+        """Hand ``batch`` of (topic, key, value) to the backend; return how many were accepted."""
+        raise NotImplementedError
+
+    def sender_alive(self):
+        """A cheap liveness check run when the sender is idle."""
+        return True
+
+    def flush_and_close_sender(self, timeout):
+        """Deliver what the backend still holds and close it (in the sender thread)."""
+
+    def unconfirmed(self):
+        """Messages the backend accepted but the broker has not confirmed yet."""
+        return 0
+
+    consumer_class = None
+
+    # -- the sender thread --------------------------------------------------------------
+
+    def _send_loop(self):
+        backoff = Backoff()
+        opened = False
+        while True:
+            with self._cond:
+                if not self._outbox and not self._closing:
+                    self._cond.wait(1.0)
+                batch = [self._outbox[i] for i in range(min(SEND_BATCH, len(self._outbox)))]
+                closing = self._closing
+            if not batch and closing:
+                break
+            try:
+                if not opened:
+                    self.open_sender()
+                    opened = True
+                if batch:
+                    accepted = self.send_batch(batch)
+                    with self._cond:
+                        for _ in range(accepted):
+                            self._outbox.popleft()
+                    if accepted < len(batch):
+                        raise ConnectionError("the broker did not take every message")
+                self._sender_connected = self.sender_alive()
+                backoff.reset()
+            except Exception as e:
+                self._sender_connected = False
+                delay = backoff.next()
+                log.warning("%s transport cannot send (%s); retrying in %.1fs", self.kind, e, delay)
+                if closing and delay >= RETRY_BACKOFF[1]:
+                    break  # the broker is gone for good: report what is left and stop
+                time.sleep(delay)
+        if opened:
+            try:
+                self.flush_and_close_sender(STOP_FLUSH_TIMEOUT)
+            except Exception as e:
+                log.error("%s transport: closing the sender failed: %s", self.kind, e)
+
+    def _log_drop(self):
+        now = time.monotonic()
+        if now - self._last_drop_log > 10:
+            self._last_drop_log = now
+            log.error("outbox full (%d messages): dropping the oldest; %d dropped so far", OUTBOX_LIMIT, self.stats["dropped"])
+
+
+class Consumer:
+    """One consumer client in its own thread, feeding the loop; subclasses talk to the backend."""
+
+    def __init__(self, transport, group):
+        self.transport = transport
+        self.group = group
+        self.subscriptions = []
+        self.connected = False
+        self._lock = threading.Lock()
+        self._changed = False
+        self._stopping = threading.Event()
+        self._done = {}  # backend position key -> position applied by the loop
+        self._backlog = 0
+        self._thread = None
+        self._queue = None
+        self._dispatcher = None
+
+    @property
+    def kind(self):
+        return self.transport.kind
+
+    def add(self, subscription):
+        with self._lock:
+            self.subscriptions.append(subscription)
+            self._changed = True
+
+    def start_on(self, loop):
+        self._queue = asyncio.Queue()
+        self._dispatcher = loop.create_task(self._dispatch())
+        self._thread = threading.Thread(target=self._run, name=f"{self.kind}-consumer-{self.group or 'live'}", daemon=True)
+        self._thread.start()
+
+    async def stop(self):
+        self._stopping.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10)
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+
+    # -- backend interface ------------------------------------------------------------
+
+    def open(self):
+        """Create the client (in this thread); raise to retry later."""
+
+    def resubscribe(self, topics):
+        """Follow exactly ``topics`` from now on."""
+
+    def fetch(self, timeout):
+        """Return a list of (topic, key_bytes, value_bytes, position) in order."""
+        raise NotImplementedError
+
+    def commit(self, done):
+        """Record ``done`` (position key -> position) as applied, for the group."""
+
+    def close(self):
+        """Close the client (in this thread), committing what is done."""
+
+    def throttle(self, on):
+        """Stop (``on``) or restart fetching while the loop is behind."""
+
+    def alive(self):
+        return True
+
+    def position_key(self, position):
+        """What identifies the sequence a position belongs to (a partition)."""
+        raise NotImplementedError
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def _run(self):
+        backoff = Backoff()
+        opened = False
+        throttled = False
+        while not self._stopping.is_set():
+            try:
+                if not opened:
+                    self.open()
+                    opened = True
+                    self._changed = True
+                with self._lock:
+                    changed, self._changed = self._changed, False
+                    topics = sorted({s.topic for s in self.subscriptions})
+                if changed:
+                    self.resubscribe(topics)
+                self._commit_done()
+                behind = self._backlog > MAX_BACKLOG
+                if behind != throttled:
+                    self.throttle(behind)
+                    throttled = behind
+                if behind:
+                    time.sleep(0.01)
+                    self.fetch(0)  # keep the session alive while paused
+                    continue
+                records = self.fetch(0.1)
+                self.connected = self.alive()
+                backoff.reset()
+                if records:
+                    self._hand_over(records)
+            except Exception as e:
+                self.connected = False
+                delay = backoff.next()
+                log.warning("%s consumer (%s) failed: %s; retrying in %.1fs", self.kind, self.group or "live", e, delay)
+                if opened:
+                    self._close_quietly()
+                    opened = False
+                self._stopping.wait(delay)
+        if opened:
+            self._commit_done()
+            self._close_quietly()
+
+    def _close_quietly(self):
+        try:
+            self.close()
+        except Exception as e:
+            log.debug("closing the %s consumer: %s", self.kind, e)
+
+    def _hand_over(self, records):
+        with self._lock:
+            subscriptions = list(self.subscriptions)
+        batch = []
+        for topic, raw_key, raw_value, position in records:
+            key = raw_key.decode("utf-8", "replace") if raw_key is not None else None
+            handlers = tuple(s.handler for s in subscriptions if s.topic == topic and (s.keys is None or key in s.keys))
+            message = problem = None
+            if handlers:
+                try:
+                    message = messages.decode(raw_value)
+                except messages.MalformedMessage as e:
+                    problem = str(e)
+            batch.append(Entry(handlers, key, message, problem, topic, position))
+        with self._lock:
+            self._backlog += len(batch)
+        self.transport.loop.call_soon_threadsafe(self._queue.put_nowait, batch)
+
+    def _commit_done(self):
+        with self._lock:
+            done, self._done = self._done, {}
+        if done:
+            try:
+                self.commit(done)
+            except Exception:
+                with self._lock:  # keep them for the next attempt, unless newer ones arrived
+                    for key, position in done.items():
+                        self._done.setdefault(key, position)
+                raise
+
+    async def _dispatch(self):
+        stats = self.transport.stats
+        while True:
+            batch = await self._queue.get()
+            done = {}
+            for entry in batch:
+                if entry.problem is not None:
+                    stats["malformed"] += 1
+                    log.warning("skipping a malformed record on %s (key %r): %s", entry.topic, entry.key, entry.problem)
+                elif entry.handlers:
+                    stats["consumed"] += 1
+                    for handler in entry.handlers:
+                        try:
+                            result = handler(entry.message, entry.key)
+                            if inspect.isawaitable(result):
+                                await result
+                        except Exception:
+                            log.exception("handler failed on a %r message on %s; skipped", entry.message.get("type"), entry.topic)
+                done[self.position_key(entry.position)] = entry.position
+            with self._lock:
+                self._done.update(done)
+                self._backlog -= len(batch)

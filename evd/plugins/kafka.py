@@ -1,0 +1,239 @@
+"""The Kafka transport (kafka-python 3.x): one shared producer, one consumer thread per group.
+
+Clients are created in the threads that own them, because creating one blocks while the
+broker is away; the daemon keeps running and reports ``connected: false`` meanwhile.
+"""
+
+import logging
+import threading
+import time
+
+import attrs
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import CommitFailedError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+
+import evd
+from evd.bus import Consumer, Transport
+from evd.config import Duration, HostPort, positive
+
+log = logging.getLogger(__name__)
+
+LIVENESS_EVERY = 2.0  # seconds between connection-count checks
+
+
+@attrs.frozen
+class KafkaOptions:
+    bootstrap: HostPort = HostPort("localhost", 9092)
+    partitions: int = attrs.field(default=3, validator=positive)
+    replication_factor: int = attrs.field(default=1, validator=positive)
+    #: kafka-python's max_poll_interval_ms: the group rebalance timeout. Groups join only
+    #: after it on brokers such as tansu; consumers here poll continuously, so it can be short.
+    rebalance_timeout: Duration = attrs.field(default=Duration(10), validator=positive)
+
+
+class KafkaTransport(Transport):
+    kind = "kafka"
+    options_class = KafkaOptions
+
+    def __init__(self, daemon):
+        super().__init__(daemon)
+        self._producer = None
+        self._unconfirmed = 0
+        self._topics_made = set()
+        self._topics_lock = threading.Lock()
+        self._last_liveness = 0.0
+        self._alive = False
+
+    def client_args(self):
+        return {"bootstrap_servers": str(self.options.bootstrap), "client_id": f"evd-{self.daemon.name}"}
+
+    def ensure_topics(self, topics):
+        """Create missing topics with the configured partitions (brokers may not auto-create them)."""
+        with self._topics_lock:
+            missing = [t for t in topics if t not in self._topics_made]
+            if not missing:
+                return
+            admin = KafkaAdminClient(**self.client_args())
+            try:
+                existing = set(admin.list_topics())
+                wanted = [NewTopic(t, self.options.partitions, self.options.replication_factor) for t in missing if t not in existing]
+                if wanted:
+                    try:
+                        admin.create_topics(wanted)
+                        log.info("created topics %s", ", ".join(t.name for t in wanted))
+                    except TopicAlreadyExistsError:
+                        pass
+            finally:
+                admin.close()
+            self._topics_made.update(missing)
+
+    # -- sender -----------------------------------------------------------------------
+
+    def open_sender(self):
+        self._producer = KafkaProducer(
+            **self.client_args(),
+            acks="all",
+            linger_ms=5,
+            max_block_ms=2000,  # send() waits at most this for metadata; the outbox keeps the rest
+            delivery_timeout_ms=3_600_000,  # keep retrying a broker that is away, in order
+        )
+
+    def send_batch(self, batch):
+        self.ensure_topics({topic for topic, _, _ in batch})
+        for index, record in enumerate(batch):
+            topic, key, value = record
+            try:
+                future = self._producer.send(topic, key=key.encode() if key is not None else None, value=value)
+            except KafkaTimeoutError:
+                return index
+            with self._cond:
+                self._unconfirmed += 1
+            future.add_callback(self._confirmed)
+            future.add_errback(self._failed, record)
+        return len(batch)
+
+    def _confirmed(self, _metadata):
+        with self._cond:
+            self._unconfirmed -= 1
+
+    def _failed(self, error, record):
+        log.error("delivery to %s failed (%s): sending it again", record[0], error)
+        with self._cond:
+            self._unconfirmed -= 1
+            self._outbox.appendleft(record)
+            self._cond.notify()
+
+    def unconfirmed(self):
+        return self._unconfirmed
+
+    def sender_alive(self):
+        now = time.monotonic()
+        if now - self._last_liveness > LIVENESS_EVERY:
+            self._last_liveness = now
+            self._alive = _connection_count(self._producer, "producer-metrics") > 0
+        return self._alive
+
+    def flush_and_close_sender(self, timeout):
+        try:
+            self._producer.flush(timeout)
+        finally:
+            self._producer.close(timeout)
+
+
+class KafkaGroupConsumer(Consumer):
+    """A consumer thread; with a group it commits, without one it follows the newest records."""
+
+    client = None
+    _last_liveness = 0.0
+    _alive = False
+
+    def open(self):
+        transport = self.transport
+        rebalance_ms = int(transport.options.rebalance_timeout * 1000)
+        self.client = KafkaConsumer(
+            **transport.client_args(),
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if self.group else "latest",
+            max_poll_interval_ms=rebalance_ms,
+            session_timeout_ms=max(6000, min(rebalance_ms, 30000)),
+            heartbeat_interval_ms=1000,
+        )
+        self._assigned = set()
+        self._live_floor = {}  # partition -> first offset a live view delivers
+
+    def resubscribe(self, topics):
+        self.transport.ensure_topics(topics)
+        if self.group:
+            self.client.subscribe(topics=topics, listener=_CommitOnRevoke(self))
+            return
+        partitions = set()
+        for topic in topics:
+            numbers = self.client.partitions_for_topic(topic)
+            if not numbers:
+                raise ConnectionError(f"no metadata for topic {topic} yet")
+            partitions.update(TopicPartition(topic, n) for n in numbers)
+        new = partitions - self._assigned
+        self.client.assign(sorted(partitions))
+        if new:
+            self.client.seek_to_end(*new)
+        self._assigned = partitions
+
+    def fetch(self, timeout):
+        polled = self.client.poll(timeout_ms=int(timeout * 1000), max_records=1000)
+        if not self.group:
+            self._drop_old(polled)
+        return [(tp.topic, r.key, r.value, (tp, r.offset)) for tp, records in polled.items() for r in records]
+
+    def _drop_old(self, polled):
+        # A live view starts at the high-water mark of its first fetch, not at the broker's
+        # "latest offset" answer, which some brokers (tansu) get wrong.
+        for tp in self._assigned:
+            if tp not in self._live_floor and self.client.highwater(tp) is not None:
+                self._live_floor[tp] = self.client.highwater(tp)
+        for tp in list(polled):
+            floor = self._live_floor.get(tp)
+            polled[tp] = [r for r in polled[tp] if floor is not None and r.offset >= floor]
+
+    def position_key(self, position):
+        return position[0]
+
+    def commit(self, done):
+        if not self.group:
+            return
+        try:
+            self.client.commit({tp: OffsetAndMetadata(offset + 1, None, -1) for tp, (_, offset) in done.items()})
+        except CommitFailedError as e:
+            # The partitions moved to another member during a rebalance: it will redeliver.
+            log.info("offsets not committed after a rebalance: %s", e)
+
+    def throttle(self, on):
+        if on:
+            self.client.pause(*self.client.assignment())
+        else:
+            self.client.resume(*self.client.paused())
+
+    def alive(self):
+        now = time.monotonic()
+        if now - self._last_liveness > LIVENESS_EVERY:
+            self._last_liveness = now
+            self._alive = _connection_count(self.client, "consumer-metrics") > 0
+        return self._alive
+
+    def close(self):
+        if self.client is not None:
+            self.client.close(autocommit=False)
+            self.client = None
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):
+    """Commit what the loop applied before partitions move to another member."""
+
+    def __init__(self, consumer):
+        self.consumer = consumer
+
+    def on_partitions_revoked(self, revoked):
+        try:
+            self.consumer._commit_done()
+        except Exception as e:
+            log.info("commit before rebalance failed: %s", e)
+
+    def on_partitions_assigned(self, assigned):
+        log.debug("assigned %s", assigned)
+
+
+KafkaTransport.consumer_class = KafkaGroupConsumer
+
+
+def _connection_count(client, group):
+    try:
+        return client.metrics().get(group, {}).get("connection-count", 0)
+    except Exception:
+        return 0
+
+
+@evd.hookimpl
+def evd_register_transports():
+    return {"kafka": KafkaTransport}

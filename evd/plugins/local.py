@@ -1,0 +1,168 @@
+"""The embedded local transport: evd processes on one host share an append-only log in SQLite.
+
+Same topics, keys, at-least-once delivery and group offsets as Kafka, with no server:
+records carry a global sequence number (so per-key order is the file's order), groups
+keep their position per topic in ``offsets``, and readers wake on ``PRAGMA data_version``.
+The plain sqlite3 module is used here rather than sqlite-utils: this is a hot, tiny
+append/scan loop, not application state.
+"""
+
+import logging
+import pathlib
+import sqlite3
+import time
+
+import attrs
+
+import evd
+from evd.bus import Consumer, Transport
+from evd.config import Duration, positive
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.005  # how often an idle reader checks for new records
+FETCH_LIMIT = 1000
+TRIM_EVERY = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    key TEXT,
+    value BLOB NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_topic_seq ON records (topic, seq);
+CREATE TABLE IF NOT EXISTS offsets (
+    grp TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (grp, topic)
+);
+"""
+
+
+@attrs.frozen
+class LocalOptions:
+    path: pathlib.Path = pathlib.Path("/var/lib/evcharging/bus.db")
+    retention: Duration = attrs.field(default=Duration(3600), validator=positive)
+    max_records: int = attrs.field(default=1_000_000, validator=positive)
+
+
+def connect(path):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout = 10000")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL survives a process crash
+    db.executescript(SCHEMA)
+    return db
+
+
+class LocalTransport(Transport):
+    kind = "local"
+    options_class = LocalOptions
+
+    def __init__(self, daemon):
+        super().__init__(daemon)
+        self._db = None
+        self._last_trim = 0.0
+
+    def open_sender(self):
+        self._db = connect(self.options.path)
+
+    def send_batch(self, batch):
+        now = time.time()
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO records (topic, key, value, ts) VALUES (?, ?, ?, ?)", [(t, k, v, now) for t, k, v in batch])
+        return len(batch)
+
+    def sender_alive(self):
+        if time.monotonic() - self._last_trim > TRIM_EVERY:
+            self._last_trim = time.monotonic()
+            self._trim()
+        return True
+
+    def _trim(self):
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM records WHERE ts < ?", (time.time() - self.options.retention,))
+            self._db.execute("DELETE FROM records WHERE seq <= (SELECT MAX(seq) FROM records) - ?", (self.options.max_records,))
+
+    def flush_and_close_sender(self, timeout):
+        self._db.close()
+
+
+class LocalConsumer(Consumer):
+    db = None
+
+    def open(self):
+        self.db = connect(self.transport.options.path)
+        self.positions = {}
+        self._version = None
+
+    def resubscribe(self, topics):
+        for topic in topics:
+            if topic in self.positions:
+                continue
+            row = None
+            if self.group:
+                row = self.db.execute("SELECT seq FROM offsets WHERE grp = ? AND topic = ?", (self.group, topic)).fetchone()
+            if row is None and not self.group:
+                # A live view starts after what is already there.
+                row = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM records WHERE topic = ?", (topic,)).fetchone()
+            self.positions[topic] = row[0] if row else 0
+
+    def fetch(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            version = self.db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:
+                records = self._read()
+                if len(records) < FETCH_LIMIT:
+                    self._version = version  # caught up with this version of the file
+                if records:
+                    return records
+            if time.monotonic() >= deadline:
+                return []
+            time.sleep(POLL_INTERVAL)
+
+    def _read(self):
+        rows = []
+        for topic, after in self.positions.items():
+            rows += self.db.execute(
+                "SELECT seq, topic, key, value FROM records WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?", (topic, after, FETCH_LIMIT)
+            ).fetchall()
+        rows.sort()
+        rows = rows[:FETCH_LIMIT]
+        for seq, topic, _key, _value in rows:
+            self.positions[topic] = max(self.positions[topic], seq)
+        return [(topic, key.encode() if key is not None else None, value, (topic, seq)) for seq, topic, key, value in rows]
+
+    def position_key(self, position):
+        return position[0]
+
+    def commit(self, done):
+        if not self.group:
+            return
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany(
+                "INSERT INTO offsets (grp, topic, seq) VALUES (?, ?, ?) ON CONFLICT (grp, topic) DO UPDATE SET seq = excluded.seq",
+                [(self.group, topic, seq) for topic, seq in done.values()],
+            )
+
+    def close(self):
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+
+LocalTransport.consumer_class = LocalConsumer
+
+
+@evd.hookimpl
+def evd_register_transports():
+    return {"local": LocalTransport}

@@ -1,0 +1,276 @@
+"""The same transport suite against both transports: Kafka (a real broker over TCP) and local (SQLite)."""
+
+import asyncio
+import collections
+import sqlite3
+
+import pytest
+from kafka import KafkaProducer
+from transport_harness import make_transport, new_prefix, wait_until
+
+from evd import messages
+
+
+@pytest.fixture(params=["local", "kafka"])
+def kind(request):
+    return request.param
+
+
+@pytest.fixture
+def factory(kind, request, tmp_path):
+    """Build transports of this test's kind that share one prefix (and one log file)."""
+    prefix = new_prefix()
+    bootstrap = request.getfixturevalue("kafka_bootstrap") if kind == "kafka" else None
+
+    def build(name="test"):
+        return make_transport(kind, prefix, bootstrap=bootstrap, path=tmp_path / "bus.db", name=name)
+
+    build.kind, build.prefix, build.bootstrap, build.path = kind, prefix, bootstrap, tmp_path / "bus.db"
+    return build
+
+
+class Collector:
+    def __init__(self):
+        self.items = []
+        self.by_key = collections.defaultdict(list)
+
+    def __call__(self, message, key):
+        self.items.append(message)
+        self.by_key[key].append(message["n"])
+
+    def numbers(self):
+        return {m["n"] for m in self.items}
+
+
+def publish_numbers(transport, count, keys=("a", "b", "c", "d", "e"), topic="cp.telemetry", start=0):
+    for n in range(start, start + count):
+        transport.publish(topic, keys[n % len(keys)], messages.make("progress", n=n))
+
+
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, 120))
+
+
+def test_order_per_key_and_everything_delivered(factory):
+    async def scenario():
+        producer, consumer = factory("producer"), factory("consumer")
+        got = Collector()
+        consumer.subscribe("cp.telemetry", got, group="central")
+        await consumer.start()
+        await producer.start()
+        publish_numbers(producer, 500)
+        await wait_until(lambda: len(got.items) >= 500, message="500 messages")
+        await producer.stop()
+        await consumer.stop()
+        return got
+
+    got = run(scenario())
+    assert got.numbers() == set(range(500))
+    for key, numbers in got.by_key.items():
+        assert numbers == sorted(numbers), f"key {key} out of order"
+
+
+def test_at_least_once_across_a_consumer_restart(factory):
+    async def scenario():
+        producer = factory("producer")
+        await producer.start()
+        first, second = Collector(), Collector()
+        consumer = factory("consumer")
+        consumer.subscribe("driver.requests", first, group="central")
+        await consumer.start()
+        publish_numbers(producer, 300, topic="driver.requests")
+        await wait_until(lambda: len(first.items) >= 50, message="the first 50")
+        await consumer.stop()  # mid-stream: what was applied is committed, the rest is not lost
+        publish_numbers(producer, 100, topic="driver.requests", start=300)
+        restarted = factory("consumer")
+        restarted.subscribe("driver.requests", second, group="central")
+        await restarted.start()
+        await wait_until(lambda: (first.numbers() | second.numbers()) >= set(range(400)), message="all 400 across both")
+        await restarted.stop()
+        await producer.stop()
+        return first, second
+
+    first, second = run(scenario())
+    assert (first.numbers() | second.numbers()) == set(range(400))
+    # Committed positions mean the restarted consumer does not start over from the beginning.
+    assert 0 not in second.numbers() or len(first.items) < 5
+
+
+def test_live_subscription_starts_at_the_newest(factory):
+    async def scenario():
+        producer = factory("producer")
+        await producer.start()
+        publish_numbers(producer, 20, topic="central.status")
+        await wait_until(lambda: producer.pending == 0, message="old records stored")
+        live = Collector()
+        watcher = factory("watcher")
+        watcher.subscribe("central.status", live)
+        await watcher.start()
+
+        def marker_seen():
+            # Until the view has its position, markers may be missed; once one arrives, it is live.
+            publish_numbers(producer, 1, topic="central.status", start=50)
+            return 50 in live.numbers()
+
+        await wait_until(marker_seen, interval=0.2, message="the live view to follow new records")
+        publish_numbers(producer, 5, topic="central.status", start=100)
+        await wait_until(lambda: {100, 101, 102, 103, 104} <= live.numbers(), message="new records")
+        await watcher.stop()
+        await producer.stop()
+        return live
+
+    assert run(scenario()).numbers() == {50, 100, 101, 102, 103, 104}
+
+
+def test_keys_filter(factory):
+    async def scenario():
+        producer, consumer = factory("producer"), factory("consumer")
+        mine = Collector()
+        consumer.subscribe("driver.events", mine, group="driver-a", keys={"a"})
+        await consumer.start()
+        await producer.start()
+        publish_numbers(producer, 50, keys=("a", "b"), topic="driver.events")
+        publish_numbers(producer, 1, keys=("a",), topic="driver.events", start=1000)
+        await wait_until(lambda: 1000 in mine.numbers(), message="the last message for a")
+        await producer.stop()
+        await consumer.stop()
+        return mine
+
+    assert run(scenario()).by_key.keys() == {"a"}
+
+
+def inject_raw(factory, topic, key, values):
+    """Put raw bytes on a topic, bypassing evd's encoder: what a broken or hostile producer does."""
+    full = f"{factory.prefix}.{topic}"
+    if factory.kind == "kafka":
+        producer = KafkaProducer(bootstrap_servers=factory.bootstrap)
+        for value in values:
+            producer.send(full, key=key.encode(), value=value)
+        producer.flush()
+        producer.close()
+    else:
+        db = sqlite3.connect(factory.path)
+        db.executemany("INSERT INTO records (topic, key, value, ts) VALUES (?, ?, ?, 0)", [(full, key, v) for v in values])
+        db.commit()
+        db.close()
+
+
+def test_malformed_records_and_failing_handlers_are_skipped(factory):
+    async def scenario():
+        producer, consumer = factory("producer"), factory("consumer")
+        got = Collector()
+
+        def handler(message, key):
+            if message.get("explode"):
+                raise RuntimeError("handler bug")
+            got(message, key)
+
+        consumer.subscribe("cp.telemetry", handler, group="central")
+        await consumer.start()
+        await producer.start()
+        publish_numbers(producer, 1, keys=("a",))
+        await wait_until(lambda: len(got.items) == 1, message="the first valid message")
+        bad = [b"not json", b"[1, 2]", b'{"v": 1, "type": "x"}', b'{"v": 99, "type": "x", "id": "1", "ts": "t"}', b"\xff\xfe"]
+        await asyncio.to_thread(inject_raw, factory, "cp.telemetry", "a", bad)
+        producer.publish("cp.telemetry", "a", messages.make("progress", n=1, explode=True))
+        publish_numbers(producer, 1, keys=("a",), start=2)
+        await wait_until(lambda: 2 in got.numbers(), message="the valid message after the bad ones")
+        await producer.stop()
+        await consumer.stop()
+        return got, consumer.stats
+
+    got, stats = run(scenario())
+    assert got.numbers() == {0, 2}
+    assert stats["malformed"] == 5
+
+
+def test_stop_delivers_everything_published(factory):
+    async def scenario():
+        producer, consumer = factory("producer"), factory("consumer")
+        got = Collector()
+        consumer.subscribe("cp.telemetry", got, group="central")
+        await consumer.start()
+        await producer.start()
+        publish_numbers(producer, 2000)
+        await producer.stop()  # at once: the outbox must be flushed, not dropped
+        assert producer.pending == 0
+        await wait_until(lambda: len(got.numbers()) >= 2000, message="all 2000")
+        await consumer.stop()
+        return got
+
+    assert run(scenario()).numbers() == set(range(2000))
+
+
+# -- Kafka only: the broker goes away --------------------------------------------------
+
+
+def kafka_pair(broker, prefix):
+    producer = make_transport("kafka", prefix, bootstrap=broker.bootstrap, name="producer")
+    consumer = make_transport("kafka", prefix, bootstrap=broker.bootstrap, name="consumer")
+    return producer, consumer
+
+
+def test_no_loss_across_a_broker_pause(own_broker):
+    own_broker.start()
+
+    async def scenario():
+        producer, consumer = kafka_pair(own_broker, new_prefix())
+        got = Collector()
+        consumer.subscribe("cp.telemetry", got, group="central")
+        await consumer.start()
+        await producer.start()
+        publish_numbers(producer, 100)
+        await wait_until(lambda: len(got.numbers()) >= 100, message="before the pause")
+        own_broker.pause()
+        try:
+            for n in range(100, 150):  # a CP keeps reporting while the broker is frozen
+                publish_numbers(producer, 1, start=n)
+                await asyncio.sleep(0.1)
+        finally:
+            own_broker.resume()
+        await wait_until(lambda: len(got.numbers()) >= 150, timeout=60, message="everything after the pause")
+        await producer.stop()
+        await consumer.stop()
+        return got
+
+    got = run(scenario())
+    assert got.numbers() == set(range(150))
+    for numbers in got.by_key.values():
+        assert numbers == sorted(numbers)
+
+
+def test_started_before_the_broker(own_broker):
+    async def scenario():
+        producer, consumer = kafka_pair(own_broker, new_prefix())
+        got = Collector()
+        consumer.subscribe("driver.requests", got, group="central")
+        await consumer.start()
+        await producer.start()
+        publish_numbers(producer, 30, topic="driver.requests")
+        await asyncio.sleep(1.0)  # the broker is really absent for a while: nothing may be lost meanwhile
+        assert not producer.connected and producer.pending == 30
+        own_broker.start()
+        await wait_until(lambda: len(got.numbers()) >= 30, timeout=60, message="delivery once the broker is up")
+        await wait_until(lambda: producer.connected and consumer.connected, message="connected")
+        await producer.stop()
+        await consumer.stop()
+        return got
+
+    assert run(scenario()).numbers() == set(range(30))
+
+
+def test_reports_disconnected_when_the_broker_dies(own_broker):
+    own_broker.start()
+
+    async def scenario():
+        producer = make_transport("kafka", new_prefix(), bootstrap=own_broker.bootstrap)
+        producer.subscribe("central.status", lambda m, k: None)
+        await producer.start()
+        publish_numbers(producer, 1, topic="central.status")
+        await wait_until(lambda: producer.connected, message="connected")
+        own_broker.stop()
+        await wait_until(lambda: not producer.connected, timeout=30, message="disconnected")
+        assert producer.status()["connected"] is False
+        await producer.stop()
+
+    run(scenario())
