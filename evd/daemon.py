@@ -165,10 +165,7 @@ class Daemon:
             "version": __version__,
             "uptime_s": round(time.monotonic() - self.started, 1),
             "pid": os.getpid(),
-            "transport": {
-                "kind": self.config.transport.kind if self.bus else None,
-                "connected": self.bus.connected if self.bus else None,
-            },
+            "transport": self.bus.status() if self.bus else {"kind": None, "connected": None},
         }
         if self.role is not None:
             status.update(self.role.status())
