@@ -80,6 +80,10 @@ class Transport:
         self._sender_connected = False
         self._consumers = {}
         self._last_drop_log = 0.0
+        #: Called on the loop after each batch of records is applied and before its positions
+        #: are committed: a role that writes in batches flushes here, so nothing is committed
+        #: that is not stored.
+        self.barriers = []
 
     def topic(self, name):
         return f"{self.prefix}.{name}"
@@ -377,9 +381,21 @@ class Consumer:
                             result = handler(entry.message, entry.key)
                             if inspect.isawaitable(result):
                                 await result
+                        except messages.MalformedMessage as e:
+                            stats["malformed"] += 1
+                            log.warning("skipping a record on %s (key %r): %s", entry.topic, entry.key, e)
                         except Exception:
                             log.exception("handler failed on a %r message on %s; skipped", entry.message.get("type"), entry.topic)
                 done[self.position_key(entry.position)] = entry.position
+            for barrier in self.transport.barriers:
+                try:
+                    result = barrier()
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    # Not stored: keep the positions uncommitted so the records come again.
+                    log.exception("storing a batch failed; its records will be delivered again")
+                    done = {}
             with self._lock:
                 self._done.update(done)
                 self._backlog -= len(batch)

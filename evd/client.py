@@ -41,7 +41,7 @@ class ControlClient:
             if reply.get("ok"):
                 return reply.get("result")
             error = reply.get("error") or {}
-            raise CommandError(error.get("code", "internal"), error.get("message", "unknown error"))
+            raise CommandError(error.get("code", "internal"), error.get("message", "unknown error"), error.get("result"))
 
     def send(self, cmd, args=None):
         request_id = next(self._ids)

@@ -170,6 +170,12 @@ BUILTIN_COMMANDS = (
 )
 
 
+def read_requests_file(path):
+    """The CP ids of a requests file: one per line; blank lines and ``#`` comments skipped."""
+    with open(path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+
+
 def all_commands(extra=()):
     """The built-in table followed by plugin commands, checked for clashes."""
     table = {}

@@ -11,8 +11,8 @@ import textwrap
 
 from . import __version__, paths
 from .client import ControlClient
-from .commands import all_commands
-from .errors import EvdError, UnreachableError, UsageError
+from .commands import all_commands, read_requests_file
+from .errors import CommandError, EvdError, UnreachableError, UsageError
 
 PROG = "evctl"
 
@@ -116,6 +116,11 @@ def main(argv=None):
         _prepare_args(spec, call_args)
         with ControlClient(path) as client:
             result = client.call(spec.name, call_args, timeout=spec.timeout)
+    except CommandError as e:
+        if e.result is not None:
+            _print_result(spec, e.result, args.json)
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return e.exit_code
     except EvdError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return e.exit_code
@@ -129,8 +134,7 @@ def _prepare_args(spec, call_args):
     # A requests file is read where evctl runs: the daemon may not see the operator's files.
     if spec.name == "driver.run":
         try:
-            with open(call_args["file"], encoding="utf-8") as f:
-                call_args["cps"] = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+            call_args["cps"] = read_requests_file(call_args["file"])
         except OSError as e:
             raise EvdError(f"cannot read {call_args['file']}: {e.strerror}") from None
         call_args["file"] = os.path.abspath(call_args["file"])

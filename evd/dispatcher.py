@@ -62,7 +62,10 @@ class Dispatcher:
             if inspect.isawaitable(result):
                 result = await result
         except CommandError as e:
-            return {"id": request_id, "ok": False, "error": {"code": e.code, "message": e.message}}
+            error = {"code": e.code, "message": e.message}
+            if e.result is not None:
+                error["result"] = e.result
+            return {"id": request_id, "ok": False, "error": error}
         except Exception as e:  # a bug in one command must not take the daemon down
             log.exception("command %r failed", request.get("cmd") if isinstance(request, dict) else request)
             return {"id": request_id, "ok": False, "error": {"code": "internal", "message": f"internal error: {e}"}}

@@ -54,9 +54,11 @@ class CommandError(EvdError):
         "internal": EXIT_FAILURE,
     }
 
-    def __init__(self, code, message):
+    def __init__(self, code, message, result=None):
         self.code = code if code in self.EXIT_CODES else "internal"
         self.message = message
+        #: Data worth printing although the command was refused (a denied request's ticket).
+        self.result = result
         super().__init__(message)
 
     @property

@@ -41,3 +41,82 @@ def decode(raw):
     if not isinstance(message["type"], str) or not isinstance(message["id"], str) or not isinstance(message["ts"], str):
         raise MalformedMessage("type, id and ts must be strings")
     return message
+
+
+# -- the payloads of DESIGN.md §4, by topic and type -------------------------------------
+
+NUMBER = (int, float)
+TEXT = str
+OPTIONAL_TEXT = (str, type(None))
+
+#: topic -> type -> {field: accepted Python types}; every listed field is required.
+SCHEMAS = {
+    "driver.requests": {
+        "request": {"driver": TEXT, "cp": TEXT, "kwh": NUMBER, "expires_at": OPTIONAL_TEXT},
+        "cps_request": {"driver": TEXT},
+    },
+    "driver.events": {
+        "authorized": {"request_id": TEXT, "session": TEXT, "cp": TEXT, "driver": TEXT, "price": NUMBER, "kwh_requested": NUMBER},
+        "denied": {"request_id": TEXT, "cp": TEXT, "driver": TEXT, "reason": TEXT},
+        "progress": {"session": TEXT, "cp": TEXT, "driver": TEXT, "kwh": NUMBER, "eur": NUMBER, "seq": int},
+        "ticket": {
+            "session": TEXT,
+            "cp": TEXT,
+            "driver": TEXT,
+            "kwh": NUMBER,
+            "eur": NUMBER,
+            "price": NUMBER,
+            "status": TEXT,
+            "reason": OPTIONAL_TEXT,
+            "started_at": OPTIONAL_TEXT,
+            "ended_at": OPTIONAL_TEXT,
+        },
+    },
+    "cp.commands": {
+        "authorize": {"session": TEXT, "cp": TEXT, "driver": TEXT, "price": NUMBER, "kwh_requested": NUMBER, "request_id": TEXT},
+        "denied": {"request_id": TEXT, "cp": TEXT, "driver": TEXT, "reason": TEXT},
+        "stop": {"cp": TEXT, "reason": OPTIONAL_TEXT},
+        "resume": {"cp": TEXT},
+        "end": {"session": TEXT, "cp": TEXT, "reason": TEXT},
+    },
+    "cp.telemetry": {
+        "started": {"session": TEXT, "cp": TEXT, "driver": TEXT},
+        "progress": {"session": TEXT, "cp": TEXT, "driver": TEXT, "kwh": NUMBER, "eur": NUMBER, "seq": int},
+        "ended": {
+            "session": TEXT,
+            "cp": TEXT,
+            "driver": TEXT,
+            "kwh": NUMBER,
+            "eur": NUMBER,
+            "seq": int,
+            "status": TEXT,
+            "reason": OPTIONAL_TEXT,
+        },
+        "manual_request": {"cp": TEXT, "driver": TEXT, "kwh": NUMBER},
+    },
+    "central.status": {
+        "heartbeat": {"cps": int, "connected": int},
+        "cp_state": {"cp": dict},
+        "cps": {"items": list, "part": int, "parts": int},
+    },
+}
+
+
+def check(topic, message):
+    """Return ``message`` if its type belongs on ``topic`` with every field well typed; else raise."""
+    fields = SCHEMAS[topic].get(message["type"])
+    if fields is None:
+        raise MalformedMessage(f"unknown type {message['type']!r} on {topic}")
+    for name, types in fields.items():
+        if name not in message:
+            raise MalformedMessage(f"{message['type']}: missing field {name!r}")
+        value = message[name]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+            raise MalformedMessage(f"{message['type']}: field {name!r} has the wrong type ({type(value).__name__})")
+        if isinstance(value, float) and value != value:
+            raise MalformedMessage(f"{message['type']}: field {name!r} is not a number")
+    return message
+
+
+def _as_tuple(types):
+    return types if isinstance(types, tuple) else (types,)

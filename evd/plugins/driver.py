@@ -1,0 +1,342 @@
+"""The driver role (EV_Driver): requests supplies, follows its own supply live, keeps its tickets.
+
+It reads only its own key on ``driver.events`` (as a consumer group, so a ticket sent
+while it was down arrives when it is back) and follows ``central.status`` live for the CP
+list and central's heartbeat. A request file is worked through one CP at a time, with
+``pause_between`` after each supply ends, whatever its outcome (R12).
+"""
+
+import asyncio
+import datetime
+import logging
+import pathlib
+import time
+
+import attrs
+
+import evd
+from evd import messages
+from evd.commands import read_requests_file
+from evd.config import Duration, positive
+from evd.errors import CommandError
+from evd.role import Role
+
+log = logging.getLogger(__name__)
+
+HISTORY_SHOWN = 50  # tickets kept in the panel's state
+
+
+@attrs.frozen
+class DriverConfig:
+    id: str
+    requests_file: pathlib.Path | None = None
+    pause_between: Duration = attrs.field(default=Duration(4), validator=positive)
+    default_kwh: float = attrs.field(default=10.0, validator=positive)
+    request_timeout: Duration = attrs.field(default=Duration(15), validator=positive)
+    #: Central counts as unreachable when its heartbeat has been silent this long.
+    central_timeout: Duration = attrs.field(default=Duration(3), validator=positive)
+
+
+class Driver(Role):
+    def __init__(self, daemon):
+        super().__init__(daemon)
+        self.id = self.config.id
+        self.cps = {}
+        self.current = None  # the request or supply in progress
+        self.history = []  # tickets, newest first
+        self.seen_tickets = set()
+        self.run = None  # the request file being worked through
+        self._central_seen = None
+        self._outcome = None  # future resolved with the current request's ticket or denial
+        self._timeout = None
+        self._run_task = None
+
+    async def start(self):
+        bus = self.daemon.bus
+        bus.subscribe("driver.events", self._on_event, group=f"driver-{self.id}", keys={self.id})
+        bus.subscribe("central.status", self._on_status)
+        bus.publish("driver.requests", self.id, messages.make("cps_request", driver=self.id))
+        self.daemon.spawn(self._watch_central())
+        self._publish_state()
+        if self.config.requests_file:
+            try:
+                cps = read_requests_file(self.config.requests_file)
+            except OSError as e:
+                self._message(f"cannot read requests file {self.config.requests_file}: {e.strerror}")
+            else:
+                self._start_run(str(self.config.requests_file), cps)
+
+    async def stop(self):
+        if self._run_task is not None:
+            self._run_task.cancel()
+
+    @property
+    def central_reachable(self):
+        return self._central_seen is not None and time.monotonic() - self._central_seen < self.config.central_timeout
+
+    def status(self):
+        return {
+            "driver": self.id,
+            "central_reachable": self.central_reachable,
+            "current": self.current,
+            "run": self.run,
+            "tickets": len(self.history),
+        }
+
+    # -- the stream ---------------------------------------------------------------------------
+
+    def _on_status(self, message, key):
+        message = messages.check("central.status", message)
+        was = self.central_reachable
+        self._central_seen = time.monotonic()
+        kind = message["type"]
+        if kind == "cp_state":
+            self._set_cp(message["cp"])
+        elif kind == "cps":
+            for tile in message["items"]:
+                self._set_cp(tile)
+        if not was:
+            self._message("central is reachable")
+            self._publish_state()
+
+    def _set_cp(self, tile):
+        if not isinstance(tile, dict) or not isinstance(tile.get("id"), str):
+            raise messages.MalformedMessage("a CP without an id")
+        public = {k: tile.get(k) for k in ("id", "location", "price_eur_kwh", "city", "state")}
+        public["available"] = public["state"] == "ACTIVE"
+        if self.cps.get(public["id"]) != public:
+            self.cps[public["id"]] = public
+            self.daemon.state.set(("cps", public["id"]), public)
+
+    def _on_event(self, message, key):
+        message = messages.check("driver.events", message)
+        if message["driver"] != self.id:
+            raise messages.MalformedMessage(f"an event for driver {message['driver']!r} under key {key!r}")
+        kind = message["type"]
+        current = self.current
+        if kind == "authorized":
+            if current is not None and current["request_id"] == message["request_id"]:
+                current.update(status="AUTHORIZED", session=message["session"], price=message["price"])
+                self._cancel_timeout()
+                self._message(f"authorised at {message['cp']}: plug the vehicle in ({message['price']:g} EUR/kWh)")
+            elif current is None:
+                self.current = {
+                    **_request(message["request_id"], message["cp"], message["kwh_requested"]),
+                    "status": "AUTHORIZED",
+                    "session": message["session"],
+                    "price": message["price"],
+                }
+                self._message(f"authorised at {message['cp']} (a request this app had given up on, or a manual one)")
+        elif kind == "denied":
+            if current is not None and current["request_id"] == message["request_id"]:
+                outcome = {
+                    "session": None,
+                    "cp": message["cp"],
+                    "driver": self.id,
+                    "kwh": 0.0,
+                    "eur": 0.0,
+                    "status": "DENIED",
+                    "reason": message["reason"],
+                }
+                self._message(f"request for {message['cp']} denied: {message['reason']}")
+                self._conclude(outcome)
+        elif kind == "progress":
+            if current is not None and current.get("session") == message["session"] and message["seq"] > current.get("seq", 0):
+                current.update(status="SUPPLYING", kwh=message["kwh"], eur=message["eur"], seq=message["seq"])
+        elif kind == "ticket":
+            self._on_ticket(message)
+        self._publish_state()
+
+    def _on_ticket(self, message):
+        if message["session"] in self.seen_tickets:
+            return  # the same ticket again (at-least-once delivery)
+        self.seen_tickets.add(message["session"])
+        ticket = {k: message[k] for k in ("session", "cp", "driver", "kwh", "eur", "status", "reason", "price", "started_at", "ended_at")}
+        self.history.insert(0, ticket)
+        self.daemon.state.set(("history",), self.history[:HISTORY_SHOWN])
+        self._message(
+            f"ticket from {ticket['cp']}: {ticket['kwh']:g} kWh, {ticket['eur']:.2f} EUR ({ticket['status'].lower()}{': ' + ticket['reason'] if ticket['reason'] else ''})"
+        )
+        if self.current is not None and self.current.get("session") == message["session"]:
+            self._conclude({k: ticket[k] for k in ("session", "cp", "driver", "kwh", "eur", "status", "reason")})
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def request(self, cp, kwh=None):
+        """Ask central for a supply; returns a future of the ticket (or denial, or timeout)."""
+        if self.current is not None:
+            raise CommandError("refused", f"a supply is already in progress at {self.current['cp']}")
+        kwh = float(kwh if kwh is not None else self.config.default_kwh)
+        if kwh <= 0:
+            raise CommandError("bad_args", "--kwh must be a positive number")
+        expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=self.config.request_timeout)
+        message = messages.make(
+            "request", driver=self.id, cp=cp, kwh=kwh, expires_at=expires.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
+        self.current = _request(message["id"], cp, kwh)
+        self._outcome = asyncio.get_running_loop().create_future()
+        self._timeout = asyncio.get_running_loop().call_later(self.config.request_timeout, self._timed_out, message["id"])
+        self.daemon.bus.publish("driver.requests", self.id, message)
+        self._message(f"requested {kwh:g} kWh at {cp}" + ("" if self.central_reachable else " (central is not reachable right now)"))
+        self._publish_state()
+        return self._outcome
+
+    def _timed_out(self, request_id):
+        if self.current is not None and self.current["request_id"] == request_id and self.current["status"] == "REQUESTED":
+            reason = f"no answer from central within {self.config.request_timeout}"
+            self._message(f"request for {self.current['cp']}: {reason}")
+            self._conclude(
+                {
+                    "session": None,
+                    "cp": self.current["cp"],
+                    "driver": self.id,
+                    "kwh": 0.0,
+                    "eur": 0.0,
+                    "status": "TIMEOUT",
+                    "reason": reason,
+                }
+            )
+            self._publish_state()
+
+    def _conclude(self, outcome):
+        self._cancel_timeout()
+        self.current = None
+        self.daemon.state.set(("last_outcome",), outcome)
+        if self._outcome is not None and not self._outcome.done():
+            self._outcome.set_result(outcome)
+
+    def _cancel_timeout(self):
+        if self._timeout is not None:
+            self._timeout.cancel()
+            self._timeout = None
+
+    # -- request files (R12) ----------------------------------------------------------------------
+
+    def _start_run(self, source, cps):
+        if self.run is not None and self.run["state"] != "done":
+            raise CommandError("refused", f"already working through {self.run['file']} ({self.run['done']} of {self.run['total']})")
+        self.run = {"file": source, "total": len(cps), "done": 0, "cp": None, "state": "starting", "pause_left": None, "results": []}
+        self._run_task = self.daemon.spawn(self._work_through(cps))
+        self._message(f"working through {source}: {len(cps)} request(s)")
+
+    async def _work_through(self, cps):
+        run = self.run
+        for index, cp in enumerate(cps):
+            while not self.central_reachable or self.current is not None:
+                run["state"] = "waiting for central" if not self.central_reachable else "waiting for the supply in progress"
+                self._publish_state()
+                await asyncio.sleep(0.2)
+            run.update(cp=cp, state="requesting")
+            self._publish_state()
+            outcome = await self.request(cp)
+            run["results"].append(
+                {"cp": cp, "status": outcome["status"], "kwh": outcome["kwh"], "eur": outcome["eur"], "ended": messages.now_iso()}
+            )
+            run["done"] = index + 1
+            if index + 1 < len(cps):
+                await self._pause(run)
+        run.update(state="done", cp=None, pause_left=None)
+        self._message(f"finished {run['file']}: {run['done']} request(s)")
+        self._publish_state()
+
+    async def _pause(self, run):
+        deadline = time.monotonic() + self.config.pause_between
+        run["state"] = "pausing"
+        while (left := deadline - time.monotonic()) > 0:
+            run["pause_left"] = round(left, 1)
+            self._publish_state()
+            await asyncio.sleep(min(0.5, left))
+        run["pause_left"] = None
+
+    # -- commands ----------------------------------------------------------------------------------
+
+    def cmd_cps(self, args, ctx):
+        return [self.cps[k] for k in sorted(self.cps)]
+
+    def cmd_history(self, args, ctx):
+        return [
+            {"id": t["session"], **{k: t[k] for k in ("cp", "driver", "started_at", "ended_at", "kwh", "eur", "status", "reason")}}
+            for t in self.history
+        ]
+
+    async def cmd_request(self, args, ctx):
+        cp = args.get("cp")
+        if not isinstance(cp, str) or not cp:
+            raise CommandError("bad_args", "give the charging point id")
+        outcome = self.request(cp, args.get("kwh"))
+        if not args.get("wait"):
+            return {"request_id": self.current["request_id"], "cp": cp, "driver": self.id, "status": "REQUESTED"}
+        ticket = await asyncio.shield(outcome)
+        if ticket["status"] == "DENIED":
+            raise CommandError("refused", f"request denied: {ticket['reason']}", result=ticket)
+        if ticket["status"] == "TIMEOUT":
+            raise CommandError("timeout", ticket["reason"], result=ticket)
+        return ticket
+
+    def cmd_run(self, args, ctx):
+        cps = args.get("cps")
+        if not isinstance(cps, list) or not all(isinstance(c, str) and c for c in cps):
+            raise CommandError("bad_args", "the requests file must list one charging point id per line")
+        if not cps:
+            raise CommandError("bad_args", "the requests file lists no charging point")
+        self._start_run(args.get("file") or "(request list)", cps)
+        return {"file": self.run["file"], "requests": len(cps)}
+
+    # -- panel -------------------------------------------------------------------------------------
+
+    async def _watch_central(self):
+        reachable = None
+        while True:
+            if self.central_reachable != reachable:
+                if reachable:
+                    self._message("central is not reachable")
+                reachable = self.central_reachable
+                self._publish_state()
+            await asyncio.sleep(0.5)
+
+    def _publish_state(self):
+        self.daemon.state.set(
+            ("driver",),
+            {
+                "id": self.id,
+                "central_reachable": self.central_reachable,
+                "current": dict(self.current) if self.current else None,
+                "run": dict(self.run) if self.run else None,
+            },
+        )
+
+    def _message(self, text):
+        log.info("%s", text)
+        self.daemon.state.append(("messages",), {"ts": messages.now_iso(), "text": text})
+
+
+def _request(request_id, cp, kwh):
+    return {
+        "request_id": request_id,
+        "cp": cp,
+        "kwh_requested": kwh,
+        "status": "REQUESTED",
+        "session": None,
+        "kwh": 0.0,
+        "eur": 0.0,
+        "price": None,
+        "seq": 0,
+    }
+
+
+@evd.hookimpl
+def evd_register_roles():
+    return {"driver": Driver}
+
+
+@evd.hookimpl
+def evd_config_sections():
+    return {"driver": DriverConfig}
+
+
+@evd.hookimpl
+def evd_control_commands(daemon):
+    if daemon.role_name != "driver":
+        return None
+    role = daemon.role
+    return {"driver.cps": role.cmd_cps, "driver.history": role.cmd_history, "driver.request": role.cmd_request, "driver.run": role.cmd_run}

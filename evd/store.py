@@ -1,0 +1,167 @@
+"""The network's database (DESIGN.md §7): CPs, drivers and supply sessions in SQLite, via sqlite-utils.
+
+The schema is versioned (``PRAGMA user_version``) and migrates forward; a newer database
+than this code knows is refused. Session changes are kept in memory and written in one
+transaction by :meth:`Store.flush`, which the role calls before stream positions are
+committed, so that nothing acknowledged is lost on a crash.
+"""
+
+import contextlib
+import logging
+import pathlib
+import sqlite3
+
+import sqlite_utils
+
+from .errors import EvdError
+
+log = logging.getLogger(__name__)
+
+SESSION_COLUMNS = {
+    "id": str,
+    "request_id": str,
+    "cp": str,
+    "driver": str,
+    "origin": str,  # driver | manual
+    "price": float,
+    "kwh_requested": float,
+    "status": str,  # AUTHORIZED SUPPLYING COMPLETED INTERRUPTED DENIED
+    "reason": str,
+    "requested_at": str,
+    "started_at": str,
+    "ended_at": str,
+    "kwh": float,
+    "eur": float,
+    "last_seq": int,
+}
+FINAL_STATUSES = ("COMPLETED", "INTERRUPTED", "DENIED")
+
+
+def _migrate_1(db):
+    db["cps"].create(
+        {"id": str, "location": str, "price": float, "city": str, "stopped": int, "registered_at": str},
+        pk="id",
+    )
+    db["drivers"].create({"id": str, "first_seen": str, "last_seen": str}, pk="id")
+    db["sessions"].create(SESSION_COLUMNS, pk="id", not_null={"cp", "status"})
+    db["sessions"].create_index(["request_id"], unique=True)
+    db["sessions"].create_index(["cp", "status"])
+    db["sessions"].create_index(["driver"])
+
+
+#: Migrations in order; the database's user_version is how many have run.
+MIGRATIONS = (_migrate_1,)
+
+
+class Store:
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a process crash loses nothing committed
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise EvdError(f"cannot open database {self.path}: {e}") from None
+        self._dirty_sessions = {}
+        self._dirty_cps = {}
+        self._dirty_drivers = {}
+
+    def _migrate(self):
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise EvdError(f"database {self.path} has schema version {version}, newer than this evd knows ({len(MIGRATIONS)})")
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                migration(self.db)
+                self.db.execute(f"PRAGMA user_version = {number}")
+            log.info("database %s migrated to schema version %d", self.path, number)
+
+    @contextlib.contextmanager
+    def transaction(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- reads ------------------------------------------------------------------------
+
+    def cps(self):
+        return list(self.db["cps"].rows_where(order_by="id"))
+
+    def open_sessions(self):
+        return list(self.db["sessions"].rows_where("status IN ('AUTHORIZED', 'SUPPLYING')"))
+
+    def session_by_request(self, request_id):
+        for pending in self._dirty_sessions.values():
+            if pending.get("request_id") == request_id:
+                return pending
+        rows = list(self.db["sessions"].rows_where("request_id = ?", [request_id], limit=1))
+        return rows[0] if rows else None
+
+    def session(self, session_id):
+        if session_id in self._dirty_sessions:
+            return self._dirty_sessions[session_id]
+        rows = list(self.db["sessions"].rows_where("id = ?", [session_id], limit=1))
+        return rows[0] if rows else None
+
+    def sessions(self, active=False, cp=None, driver=None, limit=1000):
+        self.flush()
+        where, args = [], []
+        if active:
+            where.append("status IN ('AUTHORIZED', 'SUPPLYING')")
+        if cp:
+            where.append("cp = ?")
+            args.append(cp)
+        if driver:
+            where.append("driver = ?")
+            args.append(driver)
+        return list(
+            self.db["sessions"].rows_where(" AND ".join(where) or None, args, order_by="requested_at DESC, rowid DESC", limit=limit)
+        )
+
+    # -- writes (batched) ---------------------------------------------------------------
+
+    def save_session(self, session):
+        self._dirty_sessions[session["id"]] = dict(session)
+
+    def save_cp(self, cp):
+        self._dirty_cps[cp["id"]] = dict(cp)
+
+    def save_driver(self, driver_id, seen_at):
+        self._dirty_drivers[driver_id] = seen_at
+
+    def flush(self):
+        """Write every pending change in one transaction."""
+        if not (self._dirty_sessions or self._dirty_cps or self._dirty_drivers):
+            return
+        sessions, cps, drivers = self._dirty_sessions, self._dirty_cps, self._dirty_drivers
+        self._dirty_sessions, self._dirty_cps, self._dirty_drivers = {}, {}, {}
+        try:
+            with self.transaction():
+                if sessions:
+                    self.db["sessions"].upsert_all(sessions.values(), pk="id")
+                if cps:
+                    self.db["cps"].upsert_all(cps.values(), pk="id")
+                for driver_id, seen_at in drivers.items():
+                    self.db.execute(
+                        "INSERT INTO drivers (id, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+                        [driver_id, seen_at, seen_at],
+                    )
+        except Exception:
+            # Keep them for the next attempt, unless newer versions are already waiting.
+            for target, pending in ((self._dirty_sessions, sessions), (self._dirty_cps, cps), (self._dirty_drivers, drivers)):
+                for key, value in pending.items():
+                    target.setdefault(key, value)
+            raise
+
+    def close(self):
+        try:
+            self.flush()
+        finally:
+            self.db.conn.close()
