@@ -270,8 +270,8 @@ def run(args, stack):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    # A plain `kill` unwinds like Ctrl-C does, so the broker started here is always stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # A plain `kill` is handled as Ctrl-C (asyncio cancels cleanly), so a broker started here is always stopped.
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     try:
         with contextlib.ExitStack() as stack:
             report = run(args, stack)

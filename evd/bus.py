@@ -271,7 +271,7 @@ class Consumer:
         raise NotImplementedError
 
     def commit(self, done):
-        """Record ``done`` (position key -> position) as applied, for the group."""
+        """Record ``done`` (position key -> position) as applied, for the group; False: retry later."""
 
     def close(self):
         """Close the client (in this thread), committing what is done."""
@@ -281,6 +281,10 @@ class Consumer:
 
     def alive(self):
         return True
+
+    def keep_alive(self):
+        """Called instead of fetch while throttled; returns records if the backend still delivered some."""
+        return []
 
     def position_key(self, position):
         """What identifies the sequence a position belongs to (a partition)."""
@@ -310,7 +314,9 @@ class Consumer:
                     throttled = behind
                 if behind:
                     time.sleep(0.01)
-                    self.fetch(0)  # keep the session alive while paused
+                    records = self.keep_alive()
+                    if records:
+                        self._hand_over(records)  # never drop what a backend returned
                     continue
                 records = self.fetch(0.1)
                 self.connected = self.alive()
@@ -356,14 +362,18 @@ class Consumer:
     def _commit_done(self):
         with self._lock:
             done, self._done = self._done, {}
-        if done:
-            try:
-                self.commit(done)
-            except Exception:
+        if not done:
+            return
+        try:
+            committed = self.commit(done) is not False
+        except Exception:
+            committed = False
+            raise
+        finally:
+            if not committed:
                 with self._lock:  # keep them for the next attempt, unless newer ones arrived
                     for key, position in done.items():
                         self._done.setdefault(key, position)
-                raise
 
     async def _dispatch(self):
         stats = self.transport.stats

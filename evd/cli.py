@@ -32,6 +32,17 @@ def build_parser():
     )
     _config_args(check)
 
+    demo = commands.add_parser(
+        "demo",
+        help="run a whole network on this machine (local transport)",
+        description="Run central, N charging points (engine + monitor each) and M drivers as separate evd processes on this machine, "
+        "with the local transport. Ctrl-C stops them all.",
+    )
+    demo.add_argument("--cps", type=int, default=4, metavar="N", help="charging points (default: 4)")
+    demo.add_argument("--drivers", type=int, default=1, metavar="M", help="drivers, each working through a requests file (default: 1)")
+    demo.add_argument("--dir", metavar="DIR", help="where configs, sockets, databases and logs go (default: a new directory)")
+    demo.add_argument("--attach", action="store_true", help="open central's panel in this terminal; quitting it stops the demo")
+
     commands.add_parser(
         "plugins", help="list the installed plugins and what they provide", description="List the installed plugins and what they provide."
     )
@@ -94,7 +105,13 @@ def cmd_plugins(args):
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "plugins": cmd_plugins}
+def cmd_demo(args):
+    from . import demo
+
+    return demo.run(args.cps, args.drivers, args.dir, args.attach)
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "demo": cmd_demo, "plugins": cmd_plugins}
 
 
 if __name__ == "__main__":

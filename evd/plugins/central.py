@@ -475,7 +475,7 @@ class Central(Role):
 
     def _targets(self, args):
         if args.get("all"):
-            return list(self.cps.values())
+            return [self.cps[i] for i in sorted(self.cps)]
         ids = args.get("ids") or []
         if not isinstance(ids, list) or not ids:
             raise CommandError("bad_args", "give charging point ids or all")

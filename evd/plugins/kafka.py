@@ -11,7 +11,7 @@ import time
 import attrs
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import CommitFailedError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import CommitFailedError, KafkaTimeoutError, RebalanceInProgressError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 import evd
@@ -135,6 +135,9 @@ class KafkaGroupConsumer(Consumer):
         self.client = KafkaConsumer(
             **transport.client_args(),
             group_id=self.group,
+            # Static membership: a daemon restarted after a crash takes its old place at once
+            # instead of waiting for the dead member's session to expire.
+            group_instance_id=f"{self.group}.{transport.daemon.name}" if self.group else None,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if self.group else "latest",
             max_poll_interval_ms=rebalance_ms,
@@ -147,7 +150,7 @@ class KafkaGroupConsumer(Consumer):
     def resubscribe(self, topics):
         self.transport.ensure_topics(topics)
         if self.group:
-            self.client.subscribe(topics=topics, listener=_CommitOnRevoke(self))
+            self.client.subscribe(topics=topics, listener=_LogRebalance(self))
             return
         partitions = set()
         for topic in topics:
@@ -185,9 +188,17 @@ class KafkaGroupConsumer(Consumer):
             return
         try:
             self.client.commit({tp: OffsetAndMetadata(offset + 1, None, -1) for tp, (_, offset) in done.items()})
+        except RebalanceInProgressError:
+            return False  # commit them once the group has settled
         except CommitFailedError as e:
             # The partitions moved to another member during a rebalance: it will redeliver.
             log.info("offsets not committed after a rebalance: %s", e)
+        return True
+
+    def keep_alive(self):
+        # Polling keeps the group membership; paused partitions return nothing, but a partition
+        # assigned since the pause may: those records are kept, not dropped.
+        return self.fetch(0)
 
     def throttle(self, on):
         if on:
@@ -208,20 +219,17 @@ class KafkaGroupConsumer(Consumer):
             self.client = None
 
 
-class _CommitOnRevoke(ConsumerRebalanceListener):
-    """Commit what the loop applied before partitions move to another member."""
+class _LogRebalance(ConsumerRebalanceListener):
+    """Rebalances in the log; offsets are committed by the consumer thread between polls."""
 
     def __init__(self, consumer):
         self.consumer = consumer
 
     def on_partitions_revoked(self, revoked):
-        try:
-            self.consumer._commit_done()
-        except Exception as e:
-            log.info("commit before rebalance failed: %s", e)
+        log.debug("%s: partitions revoked: %s", self.consumer.group, sorted(revoked))
 
     def on_partitions_assigned(self, assigned):
-        log.debug("assigned %s", assigned)
+        log.info("%s: partitions assigned: %s", self.consumer.group, sorted(assigned))
 
 
 KafkaTransport.consumer_class = KafkaGroupConsumer

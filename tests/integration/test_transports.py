@@ -274,3 +274,27 @@ def test_reports_disconnected_when_the_broker_dies(own_broker):
         await producer.stop()
 
     run(scenario())
+
+
+def test_a_slow_consumer_loses_nothing(factory, monkeypatch):
+    # Make the loop fall behind quickly, so that throttling is exercised.
+    monkeypatch.setattr("evd.bus.MAX_BACKLOG", 50)
+
+    async def scenario():
+        producer, consumer = factory("producer"), factory("consumer")
+        got = Collector()
+
+        async def slow(message, key):
+            await asyncio.sleep(0.0005)
+            got(message, key)
+
+        consumer.subscribe("cp.telemetry", slow, group="central")
+        await consumer.start()
+        await producer.start()
+        publish_numbers(producer, 3000)
+        await wait_until(lambda: len(got.numbers()) >= 3000, timeout=60, message="all 3000 through a slow handler")
+        await producer.stop()
+        await consumer.stop()
+        return got
+
+    assert run(scenario()).numbers() == set(range(3000))

@@ -1,0 +1,227 @@
+"""``evd demo``: a whole charging network on this machine, each component a real evd process.
+
+Everything lives under one directory: configs (``evd.yaml`` + one file per instance),
+control sockets (``run/``), databases and journals (``state/``), logs (``log/``) and the
+drivers' request files. The local transport is used, engines plug in by themselves, and
+the drivers work through request files, so supplies run unattended.
+"""
+
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+from .client import ControlClient
+from .errors import EvdError, UsageError
+
+SAMPLE_CPS = (
+    ("ALC1", "C/ Italia 5", "Alicante", 0.54),
+    ("ALC3", "Gran Vía 2", "Alicante", 0.45),
+    ("MAD2", "C/ Serrano 18", "Madrid", 0.60),
+    ("SEV4", "Av. de la Constitución 1", "Sevilla", 0.50),
+    ("VAL1", "Pl. del Ayuntamiento 1", "Valencia", 0.52),
+    ("BCN5", "Pg. de Gràcia 43", "Barcelona", 0.58),
+    ("BIO2", "Gran Vía 12", "Bilbao", 0.49),
+    ("ZGZ1", "Pl. del Pilar 3", "Zaragoza", 0.47),
+)
+STOP_TIMEOUT = 15.0
+REPORT_EVERY = 5.0
+
+
+def sample_cps(count):
+    """The first ``count`` sample CPs, then numbered ones."""
+    cps = list(SAMPLE_CPS[:count])
+    for n in range(len(cps) + 1, count + 1):
+        cps.append((f"CP{n:03d}", f"Lab bay {n}", "Alicante", 0.50))
+    return cps
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Demo:
+    def __init__(self, folder, cps=4, drivers=1, tick="1s", kwh=5):
+        self.dir = pathlib.Path(folder).resolve()
+        self.cps = sample_cps(cps)
+        self.drivers = [f"D{n}" for n in range(1, drivers + 1)]
+        self.tick = tick
+        self.kwh = kwh
+        self.procs = {}  # instance name -> Popen
+
+    @property
+    def central_socket(self):
+        return self.dir / "run" / "central.sock"
+
+    def write(self):
+        """Write every configuration; returns the instance names in start order."""
+        for sub in ("run", "state", "log"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        longest = self.dir / "run" / f"driver-{self.drivers[-1] if self.drivers else 'D1'}.sock"
+        if len(os.fsencode(longest)) > 107:
+            raise UsageError(f"--dir {self.dir} is too long for control sockets under it; choose a shorter one")
+        self._dump("evd.yaml", {"transport": {"kind": "local", "path": str(self.dir / "state" / "bus.db")}, "log": {"level": "info"}})
+        central_port = free_port()
+        names = ["central"]
+        self._dump(
+            "central.yaml",
+            {
+                "name": "central",
+                "role": "central",
+                "control": {"socket": str(self.central_socket)},
+                "central": {"listen": f"127.0.0.1:{central_port}", "database": str(self.dir / "state" / "central.db")},
+            },
+        )
+        for cp_id, location, city, price in self.cps:
+            engine_port = free_port()
+            engine, monitor = f"engine-{cp_id}", f"monitor-{cp_id}"
+            self._dump(
+                f"{engine}.yaml",
+                {
+                    "name": engine,
+                    "role": "engine",
+                    "control": {"socket": str(self.dir / "run" / f"{engine}.sock")},
+                    "engine": {
+                        "listen": f"127.0.0.1:{engine_port}",
+                        "tick": self.tick,
+                        "auto_plug": True,
+                        "journal": str(self.dir / "state" / f"{engine}.journal"),
+                    },
+                },
+            )
+            self._dump(
+                f"{monitor}.yaml",
+                {
+                    "name": monitor,
+                    "role": "monitor",
+                    "control": {"socket": str(self.dir / "run" / f"{monitor}.sock")},
+                    "monitor": {
+                        "cp_id": cp_id,
+                        "engine": f"127.0.0.1:{engine_port}",
+                        "central": f"127.0.0.1:{central_port}",
+                        "location": location,
+                        "price": price,
+                        "city": city,
+                    },
+                },
+            )
+            names += [engine, monitor]
+        ids = [cp[0] for cp in self.cps]
+        for index, driver in enumerate(self.drivers):
+            # Each driver starts at a different CP, so several supplies run at once.
+            rotated = ids[index % len(ids) :] + ids[: index % len(ids)]
+            requests = self.dir / f"requests-{driver}.txt"
+            requests.write_text("".join(f"{cp}\n" for cp in rotated * 3))
+            self._dump(
+                f"driver-{driver}.yaml",
+                {
+                    "name": f"driver-{driver}",
+                    "role": "driver",
+                    "control": {"socket": str(self.dir / "run" / f"driver-{driver}.sock")},
+                    "driver": {"id": driver, "requests_file": str(requests), "default_kwh": self.kwh},
+                },
+            )
+            names.append(f"driver-{driver}")
+        return names
+
+    def _dump(self, name, data):
+        (self.dir / name).write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+    def start(self, names):
+        evd = [sys.executable, "-m", "evd.cli"]
+        for name in names:
+            with open(self.dir / "log" / f"{name}.log", "ab") as log:
+                # A session of its own: the terminal's Ctrl-C reaches the demo, which stops them in order.
+                self.procs[name] = subprocess.Popen(
+                    [*evd, "run", "-c", str(self.dir / f"{name}.yaml")], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+
+    def stop(self):
+        order = (
+            [n for n in self.procs if n.startswith("driver")] + [n for n in self.procs if n.startswith(("monitor", "engine"))] + ["central"]
+        )
+        for name in order:
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def summary(self):
+        try:
+            with ControlClient(self.central_socket, timeout=2) as client:
+                cps = client.call("cp.list")
+                sessions = client.call("sessions")
+        except EvdError:
+            return "central not answering yet"
+        connected = sum(1 for cp in cps if cp["state"] != "DISCONNECTED")
+        supplying = sum(1 for cp in cps if cp["state"] == "SUPPLYING")
+        done = sum(1 for s in sessions if s["status"] == "COMPLETED")
+        return f"{connected}/{len(cps)} CPs connected, {supplying} supplying, {done} supplies completed"
+
+    def dead(self):
+        return [name for name, proc in self.procs.items() if proc.poll() is not None]
+
+
+def run(cps, drivers, folder=None, attach=False):
+    if cps < 1 or drivers < 0:
+        raise UsageError("--cps must be at least 1 and --drivers at least 0")
+    folder = pathlib.Path(folder) if folder else pathlib.Path(tempfile.mkdtemp(prefix="evd-demo-"))
+    demo = Demo(folder, cps, drivers)
+    names = demo.write()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        demo.start(names)
+        print(f"EVCharging demo: central, {cps} charging point(s) (engine + monitor each), {drivers} driver(s)", flush=True)
+        print(f"  everything is under {demo.dir}", flush=True)
+        print(f"  panel:  evctl -s {demo.central_socket} attach", flush=True)
+        print(f"  list:   evctl -s {demo.central_socket} cp list", flush=True)
+        print("  Ctrl-C stops everything.", flush=True)
+        if attach:
+            return _attach(demo)
+        reported_dead = set()
+        while True:
+            time.sleep(REPORT_EVERY)
+            print(f"[{time.strftime('%H:%M:%S')}] {demo.summary()}", flush=True)
+            for name in set(demo.dead()) - reported_dead:
+                reported_dead.add(name)
+                print(
+                    f"  {name} exited ({demo.procs[name].returncode}); see {demo.dir / 'log' / (name + '.log')}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    except KeyboardInterrupt:
+        print("\nstopping the demo…", flush=True)
+        return 0
+    finally:
+        demo.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    # SIGTERM stops the demo the way Ctrl-C does.
+    raise KeyboardInterrupt
+
+
+def _attach(demo):
+    deadline = time.monotonic() + 15
+    while not demo.central_socket.exists():
+        if time.monotonic() > deadline:
+            raise EvdError("central did not start; see its log")
+        time.sleep(0.1)
+    from .console import attach as console
+
+    return console.main(str(demo.central_socket))
