@@ -3,6 +3,7 @@ import shutil
 import tempfile
 
 import pytest
+
 from helpers import EvdProcess, make_env
 
 PLUGIN_SOURCE = pathlib.Path(__file__).parent / "plugins" / "evd_testplugin.py"

@@ -7,10 +7,11 @@ import socket
 import stat
 
 import pytest
-from helpers import EvdProcess, evctl, evctl_json, run, wait_for
 
 from evd.client import ControlClient
 from evd.state import apply_ops
+
+from helpers import EvdProcess, evctl, evctl_json, run, wait_for
 
 
 def test_commands_are_installed():

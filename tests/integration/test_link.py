@@ -3,10 +3,10 @@
 import asyncio
 import socket
 
-from transport_harness import wait_until
-
 from evd import framing
 from evd.link import Connector, Link, LinkError, serve
+
+from transport_harness import wait_until
 
 
 def run(coroutine):

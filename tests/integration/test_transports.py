@@ -6,9 +6,10 @@ import sqlite3
 
 import pytest
 from kafka import KafkaProducer
-from transport_harness import make_transport, new_prefix, wait_until
 
 from evd import messages
+
+from transport_harness import make_transport, new_prefix, wait_until
 
 
 @pytest.fixture(params=["local", "kafka"])

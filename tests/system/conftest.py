@@ -1,4 +1,5 @@
 import pytest
+
 from network import Network
 
 

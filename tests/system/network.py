@@ -5,11 +5,12 @@ import pathlib
 import uuid
 
 import yaml
-from brokers import free_port
-from helpers import EvdProcess, evctl, wait_for
 
 from evd.client import ControlClient
 from evd.errors import EvdError
+
+from brokers import free_port
+from helpers import EvdProcess, evctl, wait_for
 
 # Shortened cadence where a test is not about the 1 s one.
 FAST = {"tick": "200ms", "check_interval": "200ms", "heartbeat_timeout": "1s"}

@@ -5,9 +5,9 @@ import json
 import socket
 import time
 
-from helpers import wait_for
-
 from evd import framing
+
+from helpers import wait_for
 
 
 def ts(text):

@@ -7,8 +7,9 @@ import subprocess
 
 import pytest
 
-from brokers import free_port
 from evd.client import ControlClient
+
+from brokers import free_port
 from helpers import BIN, evctl, make_env, run, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -35,7 +36,12 @@ def _evd_pids():
 
 def test_demo_supplies_unattended_and_ctrl_c_leaves_no_process(short_tmp):
     before = _evd_pids()
-    demo = subprocess.Popen([str(BIN / "evd"), "demo", "--cps", "4", "--drivers", "1", "--dir", str(short_tmp)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    demo = subprocess.Popen(
+        [str(BIN / "evd"), "demo", "--cps", "4", "--drivers", "1", "--dir", str(short_tmp)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     socket = short_tmp / "run" / "central.sock"
     try:
 
@@ -73,16 +79,28 @@ def test_assignment_commands_over_a_real_broker(short_tmp, kafka_bootstrap):
     try:
         for name, argv in commands.items():
             with open(short_tmp / f"{name}.log", "wb") as log:
-                procs[name] = subprocess.Popen([str(BIN / argv[0]), *argv[1:], *fast], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=short_tmp)
+                procs[name] = subprocess.Popen(
+                    [str(BIN / argv[0]), *argv[1:], *fast], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=short_tmp
+                )
         central = short_tmp / "central.sock"
-        wait_for(lambda: json.loads(evctl(central, "--json", "cp", "list", env=env).stdout)[0]["state"] == "ACTIVE", timeout=40, message="ALC1 ACTIVE")
+        wait_for(
+            lambda: json.loads(evctl(central, "--json", "cp", "list", env=env).stdout)[0]["state"] == "ACTIVE",
+            timeout=40,
+            message="ALC1 ACTIVE",
+        )
         (cp,) = json.loads(evctl(central, "--json", "cp", "list", env=env).stdout)
         assert (cp["id"], cp["location"], cp["price_eur_kwh"]) == ("ALC1", "C/ Italia 5", 0.54)
         driver = short_tmp / "driver-D1.sock"
-        wait_for(lambda: json.loads(evctl(driver, "--json", "status", env=env).stdout)["central_reachable"], timeout=30, message="central reachable")
+        wait_for(
+            lambda: json.loads(evctl(driver, "--json", "status", env=env).stdout)["central_reachable"],
+            timeout=30,
+            message="central reachable",
+        )
         assert evctl(driver, "driver", "request", "ALC1", "--kwh", "2", env=env).returncode == 0
         engine = short_tmp / f"engine-{engine_port}.sock"
-        wait_for(lambda: evctl(engine, "engine", "plug", env=env).returncode == 0, timeout=30, message="the authorisation to reach the engine")
+        wait_for(
+            lambda: evctl(engine, "engine", "plug", env=env).returncode == 0, timeout=30, message="the authorisation to reach the engine"
+        )
         wait_for(lambda: json.loads(evctl(driver, "--json", "driver", "history", env=env).stdout), timeout=30, message="the ticket")
         (ticket,) = json.loads(evctl(driver, "--json", "driver", "history", env=env).stdout)
         assert (ticket["status"], ticket["kwh"], ticket["eur"]) == ("COMPLETED", 2.0, 1.08)
@@ -98,4 +116,3 @@ def test_assignment_commands_reject_bad_parameters():
     assert result.returncode == 2 and "not a port number" in result.stderr
     result = run("EV_CP_M", "nohostport", "127.0.0.1:7000", "ALC1")
     assert result.returncode == 2 and "expected host:port" in result.stderr
-

@@ -1,0 +1,147 @@
+"""The console shell: a tree fed by the watch stream, a role's panel, keys that send commands.
+
+It never touches a daemon's objects: it draws from the ``snapshot``/``update`` events of the
+control socket (applied to its own copy of the tree), and its keys call ``send(cmd, args)``,
+which sends exactly what evctl would. Tests drive it headless with :meth:`ConsoleApp.keypress`
+and ``render``.
+"""
+
+import urwid
+
+from ..errors import EvdError
+from ..state import apply_ops
+from . import keymap
+
+
+class ConsoleApp:
+    def __init__(self, hello, send):
+        from . import central, driver, engine, monitor
+
+        panels = {
+            "central": central.CentralPanel,
+            "engine": engine.EnginePanel,
+            "monitor": monitor.MonitorPanel,
+            "driver": driver.DriverPanel,
+        }
+        self.role = hello["role"]
+        self.name = hello["name"]
+        self.send = send
+        self.tree = {}
+        self.connected = False
+        self.status_line = ("dim", "")
+        self.dialog = None  # (question, action) waiting for y/n
+        self.showing_help = False
+        self.quit_requested = False
+        self.panel = panels[self.role](self)
+        self.frame = urwid.Frame(urwid.SolidFill(" "))
+        self.top = _Top(self)
+        self.redraw()
+
+    # -- the watch stream ----------------------------------------------------------------
+
+    def on_event(self, event):
+        if event.get("event") == "snapshot":
+            self.tree = event.get("state") or {}
+            self.connected = True
+        elif event.get("event") == "update":
+            apply_ops(self.tree, event.get("ops") or [])
+        self.redraw()
+
+    def on_disconnected(self, reason):
+        self.connected = False
+        self.status_line = ("error", f"disconnected from the daemon ({reason}); reconnecting…")
+        self.redraw()
+
+    # -- drawing ----------------------------------------------------------------------------
+
+    def redraw(self):
+        connection = ("status_ok", "connected") if self.connected else ("status_bad", "DISCONNECTED")
+        self.frame.header = urwid.AttrMap(
+            urwid.Columns(
+                [urwid.Text(f" EVCharging {self.role} · {self.name}  {self.panel.summary()}"), ("pack", urwid.Text([connection, " "]))]
+            ),
+            "header",
+        )
+        body = self.panel.body()
+        if self.showing_help:
+            lines = [urwid.Text(("title", f"Keys of the {self.role} panel")), *[urwid.Text(line) for line in keymap.help_lines(self.role)]]
+            body = _overlay(urwid.Pile(lines), body)
+        if self.dialog is not None:
+            body = _overlay(urwid.Text(("dialog", f"{self.dialog[0]}  (y/n)")), body)
+        self.frame.body = body
+        hints = "  ".join(f"{key} {name}" for key, name in keymap.KEYS[self.role].items() if key != "enter")
+        self.frame.footer = urwid.AttrMap(urwid.Pile([urwid.Text(self.status_line), urwid.Text(("dim", hints))]), "footer")
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    def keypress(self, size, key):
+        if self.dialog is not None:
+            _question, action = self.dialog
+            self.dialog = None
+            if key in ("y", "Y"):
+                self.execute(action)
+            else:
+                self.status_line = ("dim", "cancelled")
+            self.redraw()
+            return None
+        if self.showing_help and key in ("?", "esc", "q"):
+            self.showing_help = False
+            self.redraw()
+            return None
+        name = keymap.KEYS[self.role].get(key)
+        if name is None:
+            return self.frame.keypress(size, key)
+        action = keymap.action(self.role, name)
+        if action.confirm:
+            self.dialog = (action.confirm, action)
+        else:
+            self.execute(action)
+        self.redraw()
+        return None
+
+    def execute(self, action):
+        if action.command is None:
+            getattr(self, f"do_{action.name}")()
+            return
+        args = self.panel.args_for(action.name)
+        if args is None:
+            self.status_line = ("error", "select a charging point first")
+            return
+        try:
+            result = self.send(action.command, args)
+        except EvdError as e:
+            self.status_line = ("error", f"{action.command.replace('.', ' ')}: {e}")
+            return
+        self.status_line = ("text", f"{action.command.replace('.', ' ')}: {_summary(result)}")
+
+    def do_help(self):
+        self.showing_help = not self.showing_help
+
+    def do_quit(self):
+        self.quit_requested = True
+        raise urwid.ExitMainLoop()
+
+    def do_filter(self):
+        self.panel.do_filter()
+
+
+class _Top(urwid.WidgetWrap):
+    """The outermost widget: every key goes through the app's key map first."""
+
+    def __init__(self, app):
+        self.app = app
+        super().__init__(app.frame)
+
+    def keypress(self, size, key):
+        return self.app.keypress(size, key)
+
+
+def _overlay(top, bottom):
+    box = urwid.LineBox(urwid.AttrMap(urwid.Padding(top, left=1, right=1), "dialog"))
+    return urwid.Overlay(box, bottom, align="center", width=("relative", 70), valign="middle", height="pack")
+
+
+def _summary(result):
+    if isinstance(result, dict):
+        return ", ".join(f"{k} {v}" for k, v in result.items() if not isinstance(v, (dict, list)) or v)
+    return "ok" if result is None else str(result)

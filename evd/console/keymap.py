@@ -1,0 +1,67 @@
+"""Keys to named actions, per panel, as data (mitmproxy's defaultkeys).
+
+An action either sends a control command (the very command ``evctl`` would send) or acts on
+the panel itself (help, quit, filter). A test checks that every key names an action of its
+panel and every command named here is a real command of that role.
+"""
+
+import attrs
+
+
+@attrs.frozen
+class Action:
+    name: str
+    help: str
+    command: str | None = None  # the control command it sends; None: a panel-local action
+    confirm: str | None = None  # a question to answer "y" to first
+
+
+COMMON = (
+    Action("help", "show or hide the keys"),
+    Action("quit", "detach (the daemon keeps running)"),
+)
+
+ACTIONS = {
+    "central": (
+        *COMMON,
+        Action("stop", "stop the selected CP (Out of Order)", "cp.stop"),
+        Action("resume", "resume the selected CP", "cp.resume"),
+        Action("stop_all", "stop every CP", "cp.stop", confirm="Stop ALL charging points?"),
+        Action("resume_all", "resume every CP", "cp.resume", confirm="Resume ALL charging points?"),
+        Action("filter", "show only CPs in one state (cycles)"),
+    ),
+    "engine": (
+        *COMMON,
+        Action("plug", "plug the vehicle in", "engine.plug"),
+        Action("unplug", "unplug the vehicle", "engine.unplug"),
+        Action("fault", "simulate a fault (health checks answer KO)", "engine.fault"),
+        Action("recover", "end the simulated fault", "engine.recover"),
+        Action("supply", "request a supply from this CP (manual)", "engine.supply"),
+    ),
+    "monitor": COMMON,
+    "driver": (
+        *COMMON,
+        Action("request", "request a supply at the selected CP", "driver.request"),
+    ),
+}
+
+KEYS = {
+    "central": {"s": "stop", "r": "resume", "S": "stop_all", "R": "resume_all", "f": "filter", "?": "help", "q": "quit"},
+    "engine": {"p": "plug", "u": "unplug", "f": "fault", "r": "recover", "m": "supply", "?": "help", "q": "quit"},
+    "monitor": {"?": "help", "q": "quit"},
+    "driver": {"r": "request", "enter": "request", "?": "help", "q": "quit"},
+}
+
+
+def action(role, name):
+    for candidate in ACTIONS[role]:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"{role} panel has no action {name!r}")
+
+
+def help_lines(role):
+    by_action = {}
+    for key, name in KEYS[role].items():
+        by_action.setdefault(name, []).append(key)
+    return [f"{'/'.join(keys):>9}  {action(role, name).help}" for name, keys in by_action.items()]
