@@ -26,6 +26,7 @@ def build_parser():
         "run", help="run one daemon in the foreground (systemd's way)", description="Run one daemon in the foreground until SIGTERM."
     )
     _config_args(run)
+    run.add_argument("--console", action="store_true", help="show the role's panel in this terminal (quitting it stops the daemon)")
 
     check = commands.add_parser(
         "check", help="validate a configuration and exit", description="Validate a configuration: exit 0, or 2 with FILE:LINE: message."
@@ -79,12 +80,16 @@ def cmd_check(args):
 def cmd_run(args):
     plugins = load_plugins()
     config = configuration.load(args.config, plugins.schema, args.overrides)
-    return run_daemon(config, plugins, args.config, args.overrides)
+    return run_daemon(config, plugins, args.config, args.overrides, console=args.console)
 
 
-def run_daemon(config, plugins, config_path=None, overrides=()):
+def run_daemon(config, plugins, config_path=None, overrides=(), console=False):
     from .daemon import Daemon
 
+    if console:
+        from . import foreground
+
+        return foreground.run(config, plugins, lambda: run_daemon(config, plugins, config_path, overrides))
     logs.setup(config.log.level, name=config.name)
     logging.getLogger(__name__).debug("configuration from %s", ", ".join(config.files))
     return Daemon(config, plugins, config_path, overrides).run()

@@ -29,6 +29,7 @@ def _common(parser):
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE", help="override one config value, as in evd run"
     )
+    parser.add_argument("--no-console", dest="console", action="store_false", help="log to the terminal instead of showing the panel")
     return parser
 
 
@@ -105,7 +106,8 @@ def _run(prog, data, args):
     try:
         plugins = load_plugins()
         config = configuration.load_mapping(data, plugins.schema, f"{prog} arguments", args.overrides)
-        return run_daemon(config, plugins)
+        # The panel when a person is at a terminal; plain logs for scripts and services.
+        return run_daemon(config, plugins, console=args.console and sys.stdin.isatty() and sys.stdout.isatty())
     except EvdError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return e.exit_code

@@ -182,7 +182,9 @@ def run(cps, drivers, folder=None, attach=False):
     folder = pathlib.Path(folder) if folder else pathlib.Path(tempfile.mkdtemp(prefix="evd-demo-"))
     demo = Demo(folder, cps, drivers)
     names = demo.write()
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and SIGTERM both stop the demo, even when started where SIGINT was ignored
+    # (a background job of a non-interactive shell).
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         demo.start(names)
         print(f"EVCharging demo: central, {cps} charging point(s) (engine + monitor each), {drivers} driver(s)", flush=True)
@@ -208,11 +210,11 @@ def run(cps, drivers, folder=None, attach=False):
         return 0
     finally:
         demo.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _interrupt(signum, frame):
-    # SIGTERM stops the demo the way Ctrl-C does.
     raise KeyboardInterrupt
 
 

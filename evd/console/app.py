@@ -58,7 +58,10 @@ class ConsoleApp:
         connection = ("status_ok", "connected") if self.connected else ("status_bad", "DISCONNECTED")
         self.frame.header = urwid.AttrMap(
             urwid.Columns(
-                [urwid.Text(f" EVCharging {self.role} · {self.name}  {self.panel.summary()}"), ("pack", urwid.Text([connection, " "]))]
+                [
+                    urwid.Text(f" EVCharging {self.role} · {self.name}  {self.panel.summary()}", wrap="ellipsis"),
+                    ("pack", urwid.Text([connection, " "])),
+                ]
             ),
             "header",
         )

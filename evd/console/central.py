@@ -26,6 +26,8 @@ class TileGrid(urwid.WidgetWrap):
         self._per_row = None  # rebuilt at the next render
 
     def focused_id(self):
+        if self._per_row is None:  # not laid out since the last change: the remembered or first CP
+            return self.selected or (self.cps[0]["id"] if self.cps else None)
         row = self._list.focus
         if row is None:
             return None
@@ -87,10 +89,10 @@ class CentralPanel:
         rows = [((r.get("requested_at") or "")[:10], (r.get("requested_at") or "")[11:19], r["driver"], r["cp"]) for r in requests]
         shown = rows[-REQUEST_ROWS:]
         title = "On-going driver requests" + (f" (last {REQUEST_ROWS} of {len(rows)})" if len(rows) > REQUEST_ROWS else "")
-        filter_note = urwid.Text(("dim", f"showing only {self.filter}  (f: next filter)")) if self.filter else urwid.Text("")
+        parts = [("pack", urwid.Text(("dim", f"showing only {self.filter}  (f: next filter)")))] if self.filter else []
         return urwid.Pile(
             [
-                ("pack", filter_note),
+                *parts,
                 ("weight", 1, self.grid),
                 ("pack", urwid.Divider("─")),
                 ("pack", widgets.table(title, ("DATE", "START", "DRIVER", "CP"), shown)),

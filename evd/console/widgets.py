@@ -4,7 +4,7 @@ import urwid
 
 from .palette import STATES
 
-TILE_WIDTH = 24
+TILE_WIDTH = 20
 
 
 def state_attr(state):

@@ -1,0 +1,87 @@
+"""A daemon and its panel in one terminal (``evd run --console``, the EV_* commands).
+
+The daemon runs in a child process of its own session (so keys typed at the panel never
+signal it) with its log in ``NAME.log``; the panel attaches to its control socket.
+Quitting the panel stops the daemon.
+"""
+
+import os
+import pathlib
+import signal
+import sys
+import time
+
+from . import paths
+from .client import ControlClient
+from .errors import EvdError
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+
+
+def run(config, plugins, start_daemon):
+    """``start_daemon()`` runs the daemon and returns its exit status (in the child)."""
+    socket = paths.socket_path(config.name, config.control.socket)
+    log_path = pathlib.Path(f"{config.name}.log").resolve()
+    pid = os.fork()
+    if pid == 0:
+        _become_daemon(log_path)
+        code = 1
+        try:
+            code = start_daemon()
+        finally:
+            os._exit(code)
+    print(f"{config.name}: starting; its log is {log_path}", file=sys.stderr, flush=True)
+    status = _wait_ready(pid, socket)
+    if status is not None:
+        print(f"{config.name}: exited during start-up ({status}); see {log_path}", file=sys.stderr)
+        return status
+    from .console import attach
+
+    try:
+        attach.main(str(socket))
+    finally:
+        _stop(pid)
+    return 0
+
+
+def _become_daemon(log_path):
+    os.setsid()
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+
+
+def _wait_ready(pid, socket):
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        try:
+            with ControlClient(socket, timeout=1) as client:
+                client.call("ping")
+            return None
+        except EvdError:
+            time.sleep(0.1)
+    _stop(pid)
+    return 1
+
+
+def _stop(pid):
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)

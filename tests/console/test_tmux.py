@@ -1,0 +1,71 @@
+"""The real panel in a real terminal (tmux), attached to a real demo network."""
+
+import json
+import shutil
+import signal
+import subprocess
+import uuid
+
+import pytest
+
+from helpers import BIN, evctl, wait_for
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+def capture(session):
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+
+def test_stop_a_cp_from_the_central_panel(short_tmp):
+    demo = subprocess.Popen(
+        [str(BIN / "evd"), "demo", "--cps", "4", "--drivers", "0", "--dir", str(short_tmp)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    sock = short_tmp / "run" / "central.sock"
+    session = f"evd-{uuid.uuid4().hex[:8]}"
+    try:
+        wait_for(lambda: sock.exists(), timeout=30, message="central's socket")
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", f"TERM=xterm-256color {BIN / 'evctl'} -s {sock} attach"],
+            check=True,
+        )
+        wait_for(lambda: capture(session).count("ACTIVE") >= 4, timeout=30, message="4 ACTIVE tiles on screen")
+        assert "ALC1" in capture(session) and "connected" in capture(session)
+        subprocess.run(["tmux", "send-keys", "-t", session, "s"], check=True)  # the focused tile: the first CP
+        wait_for(lambda: "Out of Order" in capture(session), timeout=10, message="Out of Order on screen")
+        cps = {cp["id"]: cp for cp in json.loads(evctl(sock, "--json", "cp", "list").stdout)}
+        assert cps["ALC1"]["state"] == "STOPPED"
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        wait_for(
+            lambda: subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0,
+            timeout=10,
+            message="the panel to quit",
+        )
+        assert evctl(sock, "ping").returncode == 0  # detaching leaves the daemon running
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        demo.send_signal(signal.SIGINT)
+        demo.wait(30)
+
+
+def test_assignment_command_runs_daemon_and_panel_in_one_terminal(short_tmp, kafka_bootstrap):
+    from brokers import free_port
+
+    session = f"evd-{uuid.uuid4().hex[:8]}"
+    sock = short_tmp / "central.sock"
+    command = (
+        f"cd {short_tmp} && RUNTIME_DIRECTORY={short_tmp} TERM=xterm-256color "
+        f"{BIN / 'EV_Central'} {free_port()} {kafka_bootstrap} {short_tmp / 'c.db'}; echo EXITED $?; sleep 30"
+    )
+    try:
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command], check=True)
+        wait_for(lambda: "EVCharging central" in capture(session), timeout=30, message="central's panel")
+        assert evctl(sock, "ping").returncode == 0
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        wait_for(lambda: "EXITED 0" in capture(session), timeout=20, message="EV_Central to exit")
+        assert not sock.exists()  # quitting the panel stopped the daemon
+        assert (short_tmp / "central.log").read_text().count("ready") == 1
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
