@@ -128,8 +128,13 @@ class Transport:
         with self._cond:
             return len(self._outbox) + self.unconfirmed()
 
+    @property
+    def ready(self):
+        """Every consumer follows its topics (a consumer group has joined, partitions assigned)."""
+        return all(c.ready for c in self._consumers.values())
+
     def status(self):
-        return {"kind": self.kind, "connected": self.connected, "outbox": self.pending}
+        return {"kind": self.kind, "connected": self.connected, "ready": self.ready, "outbox": self.pending}
 
     async def start(self):
         self.loop = asyncio.get_running_loop()
@@ -226,6 +231,7 @@ class Consumer:
         self.group = group
         self.subscriptions = []
         self.connected = False
+        self.ready = False  # set by the backend once it follows every subscribed topic
         self._lock = threading.Lock()
         self._changed = False
         self._stopping = threading.Event()
@@ -324,7 +330,7 @@ class Consumer:
                 if records:
                     self._hand_over(records)
             except Exception as e:
-                self.connected = False
+                self.connected = self.ready = False
                 delay = backoff.next()
                 log.warning("%s consumer (%s) failed: %s; retrying in %.1fs", self.kind, self.group or "live", e, delay)
                 if opened:

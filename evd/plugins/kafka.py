@@ -150,6 +150,7 @@ class KafkaGroupConsumer(Consumer):
     def resubscribe(self, topics):
         self.transport.ensure_topics(topics)
         if self.group:
+            self.ready = False  # until the group hands us our partitions
             self.client.subscribe(topics=topics, listener=_LogRebalance(self))
             return
         partitions = set()
@@ -163,6 +164,7 @@ class KafkaGroupConsumer(Consumer):
         if new:
             self.client.seek_to_end(*new)
         self._assigned = partitions
+        self.ready = True
 
     def fetch(self, timeout):
         polled = self.client.poll(timeout_ms=int(timeout * 1000), max_records=1000)
@@ -229,6 +231,7 @@ class _LogRebalance(ConsumerRebalanceListener):
         log.debug("%s: partitions revoked: %s", self.consumer.group, sorted(revoked))
 
     def on_partitions_assigned(self, assigned):
+        self.consumer.ready = True
         log.info("%s: partitions assigned: %s", self.consumer.group, sorted(assigned))
 
 

@@ -114,6 +114,7 @@ class LocalConsumer(Consumer):
                 # A live view starts after what is already there.
                 row = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM records WHERE topic = ?", (topic,)).fetchone()
             self.positions[topic] = row[0] if row else 0
+        self.ready = True
 
     def fetch(self, timeout):
         deadline = time.monotonic() + timeout

@@ -126,6 +126,18 @@ class Network:
         for name in names or list(self.nodes):
             self.nodes[name].process.wait_ready(self.nodes[name].socket)
 
+    def wait_stream_ready(self, timeout=40):
+        """Every daemon's consumers have joined (Kafka groups join only after a rebalance delay)."""
+
+        def ready():
+            return all(
+                (node.call("status")["transport"].get("ready") in (True, None))
+                for node in self.nodes.values()
+                if node.process and node.process.alive()
+            )
+
+        wait_for(ready, timeout, message="every consumer group to join")
+
     def stop_all(self):
         for node in self.nodes.values():
             if node.process is not None and node.process.alive():

@@ -22,6 +22,7 @@ def build(network, cps=("A1",), drivers=("D1",), engine=None, driver=None):
         network.driver(driver_id, **(driver or {}))
     network.start_all()
     network.wait_all("ACTIVE", list(cps))
+    network.wait_stream_ready()
     return central
 
 
