@@ -146,7 +146,12 @@ BUILTIN_COMMANDS = (
         ),
         mutating=True,
     ),
-    CommandSpec(("driver", "cps"), "every charging point and whether it is available", role="driver", columns=_CP_COLUMNS),
+    CommandSpec(
+        ("driver", "cps"),
+        "every charging point and whether it is available",
+        role="driver",
+        columns=("id", "state", "available", "location", "price_eur_kwh"),
+    ),
     CommandSpec(("driver", "history"), "this driver's past supplies", role="driver", columns=_SESSION_COLUMNS),
     CommandSpec(
         ("driver", "request"),

@@ -221,7 +221,10 @@ def _transport(node, schema, role, parent):
         if key not in known_keys and (options_class is None or key not in attrs.fields_dict(options_class)):
             other = schema.transports[owners[key][0]].options_class
             _coerce(child, attrs.fields_dict(other)[key], f"transport.{key}")
-    return TransportConfig(kind=kind, topic_prefix=_field(node, "topic_prefix", str) or "evcharging", options=options)
+    prefix = _field(node, "topic_prefix", str)
+    if prefix is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,200}", prefix):
+        raise _at(node.items["topic_prefix"], "transport.topic_prefix: use letters, digits, '.', '_' or '-' (at least one)")
+    return TransportConfig(kind=kind, topic_prefix=prefix or "evcharging", options=options)
 
 
 @attrs.frozen

@@ -35,19 +35,19 @@ def command_summary(table, width=79, column=28):
 def build_parser(table):
     parser = argparse.ArgumentParser(
         prog=PROG,
-        usage="%(prog)s [-h] [-n NAME | -s PATH] [--json] [--version] COMMAND ...",
+        usage="%(prog)s [-h] [-n NAME | -s SOCKET] [--json] [--version] COMMAND ...",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Administer a running evd daemon over its control socket.",
         epilog=(
             "commands:\n" + command_summary(table) + "\n\n"
             "The daemon is found by -s SOCKET, or -n NAME in the default socket directory\n"
             f"({paths.socket_dir()}), or as the only socket there.\n"
-            "Exit status: 0 ok, 1 failure, 2 usage error, 3 daemon unreachable, 4 command refused."
+            "Exit status: 0 ok, 1 failure, 2 usage or config error, 3 daemon unreachable, 4 command refused."
         ),
     )
     target = parser.add_mutually_exclusive_group()
     target.add_argument("-n", "--name", help="instance name of the daemon (its socket is NAME.sock)")
-    target.add_argument("-s", "--socket", metavar="PATH", help="path of the daemon's control socket")
+    target.add_argument("-s", "--socket", metavar="SOCKET", help="path of the daemon's control socket")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="word0", metavar="COMMAND", help=argparse.SUPPRESS)

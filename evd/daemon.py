@@ -11,7 +11,7 @@ import os
 import signal
 import time
 
-from . import __version__, logs, paths
+from . import __version__, logs, messages, paths
 from . import config as configuration
 from .commands import all_commands
 from .control import PROTOCOL, ControlServer
@@ -78,6 +78,21 @@ class Daemon:
             log.warning("second stop signal: exiting at once")
             os._exit(1)
         self._stopping.set()
+
+    def audit(self, category, source, action, outcome="ok", **parameters):
+        """Report an event to the audit plugins (R21); a no-op when none is installed."""
+        record = {
+            "time": messages.now_iso(),
+            "category": category,
+            "source": source,
+            "action": action,
+            "parameters": parameters,
+            "outcome": outcome,
+        }
+        try:
+            self.plugins.hook.evd_audit(daemon=self, record=record)
+        except Exception:
+            log.exception("an audit plugin failed")
 
     def spawn(self, coroutine):
         """Run a background task for the daemon's lifetime; its failure is logged, not lost."""

@@ -61,7 +61,10 @@ class Dispatcher:
             result = handler(args, Context(peer=peer, daemon=self.daemon))
             if inspect.isawaitable(result):
                 result = await result
+            self._audit(name, args, peer, "ok")
         except CommandError as e:
+            if isinstance(request, dict):
+                self._audit(request.get("cmd"), request.get("args"), peer, f"refused: {e.message}")
             error = {"code": e.code, "message": e.message}
             if e.result is not None:
                 error["result"] = e.result
@@ -70,6 +73,13 @@ class Dispatcher:
             log.exception("command %r failed", request.get("cmd") if isinstance(request, dict) else request)
             return {"id": request_id, "ok": False, "error": {"code": "internal", "message": f"internal error: {e}"}}
         return {"id": request_id, "ok": True, "result": result}
+
+    def _audit(self, name, args, peer, outcome):
+        # State-changing commands are recorded with who issued them (the peer's uid).
+        if self.daemon is None or not isinstance(name, str) or not self._is_mutating(name) or not hasattr(self.daemon, "audit"):
+            return
+        source = f"uid {peer.uid} ({peer.user})" if peer is not None else "local"
+        self.daemon.audit("SYSTEM", source, f"command {name}", outcome, args=args if isinstance(args, dict) else None)
 
     def permitted(self, peer):
         if peer is None or peer.uid in (0, os.geteuid()):

@@ -10,6 +10,7 @@ import pathlib
 import signal
 import sys
 import time
+import traceback
 
 from . import paths
 from .client import ControlClient
@@ -29,7 +30,13 @@ def run(config, plugins, start_daemon):
         code = 1
         try:
             code = start_daemon()
+        except EvdError as e:
+            print(f"evd: {e}", file=sys.stderr)  # into the log: the terminal belongs to the panel
+            code = e.exit_code
+        except BaseException:
+            traceback.print_exc()
         finally:
+            sys.stderr.flush()
             os._exit(code)
     print(f"{config.name}: starting; its log is {log_path}", file=sys.stderr, flush=True)
     status = _wait_ready(pid, socket)
@@ -41,8 +48,8 @@ def run(config, plugins, start_daemon):
     try:
         attach.main(str(socket))
     finally:
-        _stop(pid)
-    return 0
+        status = _stop(pid)
+    return status
 
 
 def _become_daemon(log_path):
@@ -73,15 +80,17 @@ def _wait_ready(pid, socket):
 
 
 def _stop(pid):
+    """SIGTERM the daemon and return its exit status."""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
-        return
+        pass
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:
-        done, _ = os.waitpid(pid, os.WNOHANG)
+        done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return
+            return os.waitstatus_to_exitcode(status)
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
+    return 1

@@ -53,3 +53,21 @@ def evd_reload(daemon, config):
 @hookspec
 def evd_shutdown(daemon):
     """Called when ``daemon`` stops, before its role; may return an awaitable."""
+
+
+@hookspec
+def evd_audit(daemon, record):
+    """A security-relevant or operational event happened (R21).
+
+    ``record`` is a dict: ``time`` (ISO 8601 UTC), ``category`` (AUTH, CHARGE, INCIDENT,
+    STATUS, ERROR, SECURITY or SYSTEM), ``source``, ``action``, ``parameters`` (a dict) and
+    ``outcome``. Implementations must return quickly: store in batches, off the hot path.
+    """
+
+
+@hookspec
+def evd_authenticate_cp(daemon, cp_id, credential, peer):
+    """A monitor asks central to accept charging point ``cp_id`` from ``peer`` (an address).
+
+    Return None to accept, or the reason for refusing it; one refusal refuses the CP.
+    """

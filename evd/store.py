@@ -136,6 +136,11 @@ class Store:
     def save_driver(self, driver_id, seen_at):
         self._dirty_drivers[driver_id] = seen_at
 
+    def delete_cp(self, cp_id):
+        self.flush()
+        with self.transaction():
+            self.db.execute("DELETE FROM cps WHERE id = ?", [cp_id])
+
     def flush(self):
         """Write every pending change in one transaction."""
         if not (self._dirty_sessions or self._dirty_cps or self._dirty_drivers):

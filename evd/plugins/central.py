@@ -10,6 +10,7 @@ never counts energy twice nor produces a different ticket.
 
 import asyncio
 import logging
+import os
 import pathlib
 import re
 import time
@@ -150,10 +151,11 @@ class Central(Role):
         try:
             self._server = await serve(cfg.listen.host, cfg.listen.port, self._from_monitor, self._monitor_session, name="monitor")
         except OSError as e:
-            raise EvdError(f"cannot listen on {cfg.listen}: {e.strerror}") from None
+            raise EvdError(f"cannot listen on {cfg.listen}: {os.strerror(e.errno) if e.errno else e}") from None
         self.daemon.spawn(self._housekeeping())
         self._message(f"central started: {len(self.cps)} known charging points, all DISCONNECTED until their monitors connect")
         self.daemon.state.set(("central",), {"status": "running", "listen": str(cfg.listen), "started_at": self.started_at})
+        self.daemon.audit("SYSTEM", self.daemon.name, "central started", "ok", cps=len(self.cps))
 
     async def stop(self):
         if self._server is not None:
@@ -187,6 +189,7 @@ class Central(Role):
         if cp.link is link:
             cp.link, cp.health = None, "UNKNOWN"
             self._message(f"{cp.id} DISCONNECTED (monitor connection closed)")
+            self.daemon.audit("INCIDENT", cp.id, "disconnected", "monitor connection closed")
             self._refresh(cp)
 
     async def _from_monitor(self, link, opcode, fields):
@@ -202,7 +205,7 @@ class Central(Role):
             log.info("ignoring unknown message %s from monitor %s", opcode, cp.id)
 
     async def _register(self, link, fields):
-        cp_id, location, price_text, city, _credential = fields
+        cp_id, location, price_text, city, credential = fields
         if not CP_ID.match(cp_id):
             await link.send("REGR", "DENIED", f"invalid charging point id {cp_id!r}")
             return
@@ -213,11 +216,18 @@ class Central(Role):
         except ValueError:
             await link.send("REGR", "DENIED", f"invalid price {price_text!r}")
             return
+        source = link.peer.rsplit(":", 1)[0]
+        hook = self.daemon.plugins.hook.evd_authenticate_cp
+        refusals = [r for r in hook(daemon=self.daemon, cp_id=cp_id, credential=credential, peer=source) if r]
         cp = self.cps.get(cp_id)
+        if cp is None and not refusals and not self.config.open_registration:
+            refusals = ["unknown charging point (registration is closed)"]
+        if refusals:
+            self.daemon.audit("SECURITY", source, "monitor registration", f"refused: {refusals[0]}", cp=cp_id)
+            self._message(f"monitor at {link.peer} refused for {cp_id}: {refusals[0]}")
+            await link.send("REGR", "DENIED", refusals[0])
+            return
         if cp is None:
-            if not self.config.open_registration:
-                await link.send("REGR", "DENIED", "unknown charging point (registration is closed)")
-                return
             cp = self.cps[cp_id] = ChargingPoint(id=cp_id, price=self.config.default_price, registered_at=messages.now_iso())
             self._message(f"new charging point {cp_id} registered")
         if self.config.open_registration:
@@ -238,6 +248,7 @@ class Central(Role):
         cp.announced = None
         await link.send("REGR", "OK", cp.location, f"{cp.price:g}")
         self._message(f"monitor of {cp_id} connected from {link.peer}")
+        self.daemon.audit("AUTH", source, "monitor registration", "ok", cp=cp_id)
         if link in self._registrations:
             self._registrations[link].set()
         self._refresh(cp)
@@ -250,10 +261,12 @@ class Central(Role):
         cp.health, cp.detail = health, detail
         if health == "KO" and before != "KO":
             self._message(f"{cp.id} BROKEN: {detail or 'engine KO'}")
+            self.daemon.audit("INCIDENT", cp.id, "fault", detail or "engine KO")
             if cp.session is not None:
                 self._end_supply(cp, f"fault: {detail or 'engine KO'}", order="end")
         elif health == "OK" and before == "KO":
             self._message(f"{cp.id} recovered: engine OK")
+            self.daemon.audit("INCIDENT", cp.id, "recovery")
         self._refresh(cp)
 
     async def _housekeeping(self):
@@ -265,6 +278,7 @@ class Central(Role):
             for cp in self.cps.values():
                 if cp.link is not None and now - cp.last_heartbeat > self.config.heartbeat_timeout:
                     self._message(f"{cp.id} DISCONNECTED (no heartbeat for {self.config.heartbeat_timeout})")
+                    self.daemon.audit("INCIDENT", cp.id, "disconnected", "heartbeat timeout")
                     link, cp.link, cp.health = cp.link, None, "UNKNOWN"
                     link.close()
                     self._refresh(cp)
@@ -314,11 +328,13 @@ class Central(Role):
             session.update(status="DENIED", reason=reason, ended_at=messages.now_iso(), price=cp.price if cp else None)
             self.store.save_session(session)
             self._message(f"request of driver {request['driver']} for {request['cp']} denied: {reason}")
+            self.daemon.audit("CHARGE", request["driver"], "supply request", f"denied: {reason}", cp=request["cp"], origin=origin)
         else:
             session["price"] = cp.price
             cp.session = session
             self.store.save_session(session)
             self._message(f"driver {request['driver']} authorised at {cp.id} ({session['kwh_requested']:g} kWh at {cp.price:g} EUR/kWh)")
+            self.daemon.audit("CHARGE", request["driver"], "supply request", "authorised", cp=cp.id, session=session["id"], origin=origin)
             self._refresh(cp)
         self._announce_outcome(session)
 
@@ -465,11 +481,51 @@ class Central(Role):
         self._message(
             f"{session['cp']}: supply to {session['driver']} {status.lower()} ({reason}): {session['kwh']:g} kWh, {session['eur']:.2f} EUR"
         )
+        self.daemon.audit(
+            "CHARGE",
+            session["cp"],
+            "supply ended",
+            status,
+            session=session["id"],
+            driver=session["driver"],
+            kwh=session["kwh"],
+            eur=session["eur"],
+            reason=reason,
+        )
         self._send_ticket(session)
 
     def _send_ticket(self, session):
         ticket = messages.make("ticket", **ticket_fields(session))
         self.daemon.bus.publish("driver.events", session["driver"], ticket)
+
+    # -- the registry (used by the registry plugin, R18) ---------------------------------------
+
+    def register_cp(self, cp_id, location, price, city):
+        if not CP_ID.match(cp_id):
+            raise CommandError("bad_args", f"invalid charging point id {cp_id!r}")
+        cp = self.cps.get(cp_id) or ChargingPoint(id=cp_id, price=self.config.default_price, registered_at=messages.now_iso())
+        cp.location, cp.city = location or cp.location, city or cp.city
+        cp.price = price if price is not None else cp.price
+        self.cps[cp_id] = cp
+        self.store.save_cp(cp.row())
+        self.store.flush()
+        self._message(f"charging point {cp_id} registered by the operator")
+        self._refresh(cp)
+        return cp
+
+    def unregister_cp(self, cp_id):
+        cp = self.cps.get(cp_id)
+        if cp is None:
+            raise CommandError("not_found", f"unknown charging point {cp_id}")
+        if cp.session is not None:
+            raise CommandError("refused", f"{cp_id} has a supply running; stop it first")
+        del self.cps[cp_id]
+        if cp.link is not None:
+            link, cp.link = cp.link, None
+            link.close()
+        self.store.delete_cp(cp_id)
+        self.daemon.state.delete(("cps", cp_id))
+        self._message(f"charging point {cp_id} unregistered")
 
     # -- stop / resume (R13) ------------------------------------------------------------------
 
@@ -493,6 +549,7 @@ class Central(Role):
                 if cp.session is not None:
                     self._end_supply(cp, "stopped by the operator", order="stop")
                 self._message(f"{cp.id} stopped by the operator: Out of Order")
+                self.daemon.audit("STATUS", cp.id, "stop", "Out of Order")
             self.daemon.bus.publish("cp.commands", cp.id, messages.make("stop", cp=cp.id, reason="stopped by the operator"))
             self._refresh(cp)
             stopped.append(cp.id)
@@ -506,6 +563,7 @@ class Central(Role):
                 cp.stopped = False
                 self.store.save_cp(cp.row())
                 self._message(f"{cp.id} resumed by the operator")
+                self.daemon.audit("STATUS", cp.id, "resume")
             self.daemon.bus.publish("cp.commands", cp.id, messages.make("resume", cp=cp.id))
             self._refresh(cp)
             resumed.append(cp.id)

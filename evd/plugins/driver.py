@@ -270,7 +270,7 @@ class Driver(Role):
         if ticket["status"] == "DENIED":
             raise CommandError("refused", f"request denied: {ticket['reason']}", result=ticket)
         if ticket["status"] == "TIMEOUT":
-            raise CommandError("timeout", ticket["reason"], result=ticket)
+            raise CommandError("timeout", ticket["reason"])
         return ticket
 
     def cmd_run(self, args, ctx):

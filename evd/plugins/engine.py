@@ -104,7 +104,7 @@ class Engine(Role):
         try:
             self._server = await serve(listen.host, listen.port, self._on_message, self._on_link, name="monitor")
         except OSError as e:
-            raise EvdError(f"cannot listen on {listen}: {e.strerror}") from None
+            raise EvdError(f"cannot listen on {listen}: {os.strerror(e.errno) if e.errno else e}") from None
         self._publish_state()
         log.info("engine listening for its monitor on %s", listen)
 

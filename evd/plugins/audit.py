@@ -1,0 +1,128 @@
+"""The audit log (R21): every security-relevant or operational event, queryable with ``evctl audit``.
+
+Records arrive through the ``evd_audit`` hook and are kept in central's database, written
+in batches by a timer so that no supply ever waits for them. Turn it off with
+``audit: {enabled: false}``.
+"""
+
+import asyncio
+import json
+import logging
+import sqlite3
+
+import attrs
+import sqlite_utils
+
+import evd
+from evd.errors import CommandError
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY = 0.5
+MAX_BUFFER = 50_000  # kept while the database is unwritable; past it the oldest are dropped
+
+
+@attrs.frozen
+class AuditConfig:
+    enabled: bool = True
+
+
+class AuditLog:
+    def __init__(self, path):
+        self.db = sqlite_utils.Database(sqlite3.connect(str(path), isolation_level=None, check_same_thread=False))
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA busy_timeout = 5000")
+        self.db["audit"].create(
+            {"id": int, "time": str, "category": str, "source": str, "action": str, "parameters": str, "outcome": str},
+            pk="id",
+            if_not_exists=True,
+        )
+        self.db["audit"].create_index(["time"], if_not_exists=True)
+        self.buffer = []
+
+    def add(self, record):
+        self.buffer.append({**record, "parameters": json.dumps(record.get("parameters") or {}, default=str)})
+        del self.buffer[:-MAX_BUFFER]
+
+    def flush(self):
+        if not self.buffer:
+            return
+        rows, self.buffer = self.buffer, []
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db["audit"].insert_all(rows)
+            self.db.execute("COMMIT")
+        except sqlite3.Error as e:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+            self.buffer[:0] = rows
+            log.error("audit records not written yet (%s); will retry", e)
+
+    def query(self, since=None, limit=100):
+        self.flush()
+        where, args = ("time >= ?", [since]) if since else (None, [])
+        rows = self.db["audit"].rows_where(where, args, order_by="id DESC", limit=limit)
+        return [{**{k: v for k, v in row.items() if k != "id"}, "parameters": json.loads(row["parameters"])} for row in rows]
+
+    def close(self):
+        self.flush()
+        self.db.conn.close()
+
+
+def _log_of(daemon):
+    """Central's audit log, opened on first use (records may come before start-up ends)."""
+    if daemon.role_name != "central" or not _enabled(daemon):
+        return None
+    audit = getattr(daemon, "audit_log", None)
+    if audit is None:
+        audit = daemon.audit_log = AuditLog(daemon.config.section("central").database)
+        daemon.spawn(_flusher(audit))
+    return audit
+
+
+def _enabled(daemon):
+    section = daemon.config.sections.get("audit")
+    return section is None or section.enabled
+
+
+async def _flusher(audit):
+    while True:
+        await asyncio.sleep(FLUSH_EVERY)
+        audit.flush()
+
+
+@evd.hookimpl
+def evd_config_sections():
+    return {"audit": AuditConfig}
+
+
+@evd.hookimpl
+def evd_audit(daemon, record):
+    audit = _log_of(daemon)
+    if audit is not None:
+        audit.add(record)
+
+
+@evd.hookimpl
+def evd_shutdown(daemon):
+    audit = getattr(daemon, "audit_log", None)
+    if audit is not None:
+        audit.close()
+        daemon.audit_log = None
+
+
+@evd.hookimpl
+def evd_control_commands(daemon):
+    if daemon.role_name != "central":
+        return None
+
+    def query(args, ctx):
+        audit = _log_of(daemon)
+        if audit is None:
+            raise CommandError("unavailable", "the audit log is turned off (audit.enabled: false)")
+        limit = args.get("limit") or 100
+        if not isinstance(limit, int) or limit < 1:
+            raise CommandError("bad_args", "--limit must be a positive whole number")
+        return audit.query(args.get("since"), limit)
+
+    return {"audit": query}

@@ -1,0 +1,109 @@
+"""Release-2 plugins through real daemons: registry, authentication, audit (R18, R19, R21)."""
+
+import json
+import os
+
+import pytest
+
+from evd.client import ControlClient
+
+from helpers import wait_for
+from network import Network
+
+
+@pytest.fixture
+def local_network(short_tmp):
+    net = Network(short_tmp, "local")
+    yield net
+    net.stop_all()
+
+
+def audit(central):
+    return central.evctl_json("audit", "--limit", "50")
+
+
+def test_registered_cp_needs_its_credential(local_network, short_tmp):
+    net = local_network
+    central = net.central(open_registration=False).start()
+    registered = central.evctl_json("cp", "register", "B1", "--location", "Lab 1", "--price", "0.4", "--city", "Alicante")
+    credential = registered["credential"]
+    assert len(credential) >= 24 and credential not in (net.root / "state" / "central.db").read_bytes().decode("latin-1")
+    (short_tmp / "wrong.cred").write_text("not-it\n")
+    (short_tmp / "B1.cred").write_text(credential + "\n")
+    engine, monitor = net.cp("B1", price=0.4, monitor={"credential_file": str(short_tmp / "wrong.cred")})
+    engine.start()
+    monitor.start()
+    wait_for(lambda: any(r["outcome"] == "refused: wrong credential" for r in audit(central)), message="the refusal in the audit log")
+    assert net.state_of("B1") == "DISCONNECTED"
+    assert any("wrong credential" in m["text"] for m in _messages(monitor))  # shown on the monitor's panel
+    monitor.kill()
+    monitor.path.write_text(monitor.path.read_text().replace("wrong.cred", "B1.cred"))
+    monitor.start()
+    net.wait_state("B1", "ACTIVE", timeout=30)  # past the doubling back-off of the failed source
+    assert net.cps()["B1"]["location"] == "Lab 1"
+    # An unknown CP is refused while registration is closed.
+    _, stranger = net.cp("ZZ1")
+    stranger.start()
+    wait_for(
+        lambda: any(r["parameters"].get("cp") == "ZZ1" and r["outcome"].startswith("refused") for r in audit(central)),
+        message="stranger refused",
+    )
+    # Unregistering revokes the credential.
+    assert central.evctl_json("cp", "unregister", "B1") == {"id": "B1", "unregistered": True}
+    assert "B1" not in net.cps()
+    records = audit(central)
+    categories = {r["category"] for r in records}
+    assert {"SECURITY", "AUTH", "SYSTEM"} <= categories
+    admin = [r for r in records if r["action"] == "command cp.unregister"]
+    assert admin and admin[0]["source"].startswith(f"uid {os.geteuid()}")
+
+
+def _messages(node):
+    with ControlClient(node.socket) as client:
+        client.send("watch")
+        return client.read_event(5)["state"].get("messages", [])
+
+
+def test_supplies_are_audited_and_queryable(local_network):
+    net = local_network
+    central = net.central()
+    net.cp("A1", engine={"auto_plug": True})
+    driver = net.driver("D1")
+    net.start_all()
+    net.wait_state("A1", "ACTIVE")
+    result = driver.evctl("--json", "driver", "request", "A1", "--kwh", "1", "--wait")
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: any(r["action"] == "supply ended" for r in audit(central)), message="the supply in the audit log")
+    records = audit(central)
+    ended = next(r for r in records if r["action"] == "supply ended")
+    assert ended["category"] == "CHARGE" and ended["outcome"] == "COMPLETED" and ended["parameters"]["kwh"] == 1.0
+    since = ended["time"]
+    newer = central.evctl_json("audit", "--since", since)
+    assert newer and all(r["time"] >= since for r in newer)
+    assert len(central.evctl_json("audit", "--limit", "2")) == 2
+
+
+def test_disabling_the_extras_leaves_the_rest_working(local_network, monkeypatch):
+    monkeypatch.setenv("EVD_DISABLE_PLUGINS", "audit,registry")
+    net = local_network
+    central = net.central()
+    net.cp("A1", engine={"auto_plug": True})
+    driver = net.driver("D1")
+    net.start_all()
+    net.wait_state("A1", "ACTIVE")
+    result = driver.evctl("--json", "driver", "request", "A1", "--kwh", "1", "--wait")
+    assert result.returncode == 0 and json.loads(result.stdout)["status"] == "COMPLETED"
+    refused = central.evctl("audit")
+    assert refused.returncode == 4 and "unknown command 'audit'" in refused.stderr
+    assert central.evctl("cp", "register", "X9").returncode == 4
+
+
+def test_plugins_can_be_turned_off_in_config(local_network):
+    net = local_network
+    central = net.central()
+    central.path.write_text(central.path.read_text() + "audit: {enabled: false}\nregistry: {enabled: false}\n")
+    central.start()
+    off = central.evctl("audit")
+    assert off.returncode == 1 and "turned off" in off.stderr
+    assert central.evctl("cp", "register", "X9").returncode == 4
+    assert central.evctl_json("cp", "list") == []
