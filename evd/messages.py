@@ -54,8 +54,10 @@ SCHEMAS = {
     "driver.requests": {
         "request": {"driver": TEXT, "cp": TEXT, "kwh": NUMBER, "expires_at": OPTIONAL_TEXT},
         "cps_request": {"driver": TEXT},
+        "history_request": {"driver": TEXT},
     },
     "driver.events": {
+        "history": {"driver": TEXT, "sessions": list},
         "authorized": {"request_id": TEXT, "session": TEXT, "cp": TEXT, "driver": TEXT, "price": NUMBER, "kwh_requested": NUMBER},
         "denied": {"request_id": TEXT, "cp": TEXT, "driver": TEXT, "reason": TEXT},
         "progress": {"session": TEXT, "cp": TEXT, "driver": TEXT, "kwh": NUMBER, "eur": NUMBER, "seq": int},

@@ -24,7 +24,8 @@ def cp_tile(cp):
         lines.append(f"{cp.get('kwh') or 0:g} kWh {cp.get('eur') or 0:.2f} €")
         lines.append(f"driver {cp['driver']}")
     elif state == "STOPPED":
-        lines += ["Out of Order", ""]
+        reason = (cp.get("detail") or "").partition(": ")[2]
+        lines += ["Out of Order", reason[: TILE_WIDTH - 4]]
     elif state == "BROKEN":
         lines += [(cp.get("detail") or "fault")[: TILE_WIDTH - 4], ""]
     else:

@@ -34,6 +34,7 @@ REGISTER_TIMEOUT = 10.0  # a monitor must register this soon after connecting
 SNAPSHOT_EVERY = 10.0  # seconds between full CP lists on central.status
 SNAPSHOT_CHUNK = 200  # CPs per cps message
 OPEN = ("AUTHORIZED", "SUPPLYING")
+HISTORY_LIMIT = 200  # past sessions sent to a driver that asks
 DENIALS = {
     "DISCONNECTED": "charging point is disconnected",
     "BROKEN": "charging point is broken",
@@ -69,6 +70,7 @@ class ChargingPoint:
     detail: str = ""
     last_heartbeat: float = 0.0
     session: dict | None = None  # the open session
+    weather: str | None = None  # why the weather keeps it out of service (R22), if it does
     announced: str | None = None  # the state last sent to the monitor
 
     @property
@@ -80,8 +82,13 @@ class ChargingPoint:
         if self.stopped:
             return "STOPPED"
         if self.session is not None:
-            return "SUPPLYING"
+            return "SUPPLYING"  # the weather lets a running supply finish
+        if self.weather:
+            return "STOPPED"
         return "ACTIVE"
+
+    def _stop_reason(self):
+        return "Out of Order" if self.stopped or not self.weather else f"Out of Order: {self.weather}"
 
     def row(self):
         return {
@@ -106,7 +113,7 @@ class ChargingPoint:
             "kwh": session["kwh"] if session else None,
             "eur": session["eur"] if session else None,
             "session": session["id"] if session else None,
-            "detail": self.detail if self.state == "BROKEN" else ("Out of Order" if self.state == "STOPPED" else None),
+            "detail": self.detail if self.state == "BROKEN" else (self._stop_reason() if self.state == "STOPPED" else None),
         }
 
 
@@ -297,6 +304,11 @@ class Central(Role):
         if message["type"] == "cps_request":
             self._snapshot_wanted = True
             return
+        if message["type"] == "history_request":
+            # R23: a driver's past supplies, from central's database.
+            sessions = [session_fields(row) for row in self.store.sessions(driver=key, limit=HISTORY_LIMIT)]
+            self.daemon.bus.publish("driver.events", key, messages.make("history", driver=key, sessions=sessions))
+            return
         self._handle_request(message, origin="driver")
 
     def _handle_request(self, request, origin):
@@ -348,7 +360,8 @@ class Central(Role):
         if cp is None:
             return f"unknown charging point {request['cp']}"
         if cp.state != "ACTIVE":
-            return DENIALS.get(cp.state, f"charging point is {cp.state}")
+            reason = DENIALS.get(cp.state, f"charging point is {cp.state}")
+            return f"{reason} ({cp.weather})" if cp.state == "STOPPED" and cp.weather and not cp.stopped else reason
         for other in self.cps.values():
             if other.session is not None and other.session["driver"] == request["driver"]:
                 return f"driver {request['driver']} already has a supply at {other.id}"
@@ -526,6 +539,30 @@ class Central(Role):
         self.store.delete_cp(cp_id)
         self.daemon.state.delete(("cps", cp_id))
         self._message(f"charging point {cp_id} unregistered")
+
+    # -- the weather (used by the weather plugin, R22) ------------------------------------------
+
+    def weather_hold(self, cp_id, reason):
+        cp = self.cps.get(cp_id)
+        if cp is None or cp.weather == reason:
+            return
+        first = cp.weather is None
+        cp.weather = reason
+        if first:
+            self._message(f"{cp_id} out of service: {reason}" + (" (after the running supply)" if cp.session else ""))
+            self.daemon.audit("STATUS", "weather", "out of service", reason, cp=cp_id)
+        self._refresh(cp)
+
+    def weather_release(self, cp_id):
+        cp = self.cps.get(cp_id)
+        if cp is None or cp.weather is None:
+            return
+        cp.weather = None
+        self._message(
+            f"{cp_id} back in service: the temperature is normal again" + (" (still stopped by the operator)" if cp.stopped else "")
+        )
+        self.daemon.audit("STATUS", "weather", "back in service", cp=cp_id)
+        self._refresh(cp)
 
     # -- stop / resume (R13) ------------------------------------------------------------------
 

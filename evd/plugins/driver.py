@@ -24,6 +24,7 @@ from evd.role import Role
 log = logging.getLogger(__name__)
 
 HISTORY_SHOWN = 50  # tickets kept in the panel's state
+HISTORY_WAIT = 3.0  # seconds `driver history` waits for central's answer
 
 
 @attrs.frozen
@@ -50,12 +51,15 @@ class Driver(Role):
         self._outcome = None  # future resolved with the current request's ticket or denial
         self._timeout = None
         self._run_task = None
+        self.central_history = None  # the driver's sessions as central knows them (R23)
+        self._history_wanted = []  # futures of `driver history` calls waiting for central
 
     async def start(self):
         bus = self.daemon.bus
         bus.subscribe("driver.events", self._on_event, group=f"driver-{self.id}", keys={self.id})
         bus.subscribe("central.status", self._on_status)
         bus.publish("driver.requests", self.id, messages.make("cps_request", driver=self.id))
+        bus.publish("driver.requests", self.id, messages.make("history_request", driver=self.id))
         self.daemon.spawn(self._watch_central())
         self._publish_state()
         if self.config.requests_file:
@@ -145,6 +149,13 @@ class Driver(Role):
                 current.update(status="SUPPLYING", kwh=message["kwh"], eur=message["eur"], seq=message["seq"])
         elif kind == "ticket":
             self._on_ticket(message)
+        elif kind == "history":
+            self.central_history = message["sessions"]
+            self.daemon.state.set(("history",), [_as_ticket(s) for s in self.central_history[:HISTORY_SHOWN]])
+            for waiting in self._history_wanted:
+                if not waiting.done():
+                    waiting.set_result(self.central_history)
+            self._history_wanted.clear()
         self._publish_state()
 
     def _on_ticket(self, message):
@@ -154,6 +165,7 @@ class Driver(Role):
         ticket = {k: message[k] for k in ("session", "cp", "driver", "kwh", "eur", "status", "reason", "price", "started_at", "ended_at")}
         self.history.insert(0, ticket)
         self.daemon.state.set(("history",), self.history[:HISTORY_SHOWN])
+        self.daemon.bus.publish("driver.requests", self.id, messages.make("history_request", driver=self.id))
         self._message(
             f"ticket from {ticket['cp']}: {ticket['kwh']:g} kWh, {ticket['eur']:.2f} EUR ({ticket['status'].lower()}{': ' + ticket['reason'] if ticket['reason'] else ''})"
         )
@@ -253,11 +265,19 @@ class Driver(Role):
     def cmd_cps(self, args, ctx):
         return [self.cps[k] for k in sorted(self.cps)]
 
-    def cmd_history(self, args, ctx):
-        return [
-            {"id": t["session"], **{k: t[k] for k in ("cp", "driver", "started_at", "ended_at", "kwh", "eur", "status", "reason")}}
-            for t in self.history
-        ]
+    async def cmd_history(self, args, ctx):
+        """Past supplies from central (R23); this app's own tickets if central does not answer."""
+        waiting = asyncio.get_running_loop().create_future()
+        self._history_wanted.append(waiting)
+        self.daemon.bus.publish("driver.requests", self.id, messages.make("history_request", driver=self.id))
+        try:
+            return await asyncio.wait_for(waiting, HISTORY_WAIT)
+        except TimeoutError:
+            log.warning("central did not answer the history request; showing this app's tickets")
+            return [
+                {"id": t["session"], **{k: t[k] for k in ("cp", "driver", "started_at", "ended_at", "kwh", "eur", "status", "reason")}}
+                for t in self.history
+            ]
 
     async def cmd_request(self, args, ctx):
         cp = args.get("cp")
@@ -308,6 +328,13 @@ class Driver(Role):
     def _message(self, text):
         log.info("%s", text)
         self.daemon.state.append(("messages",), {"ts": messages.now_iso(), "text": text})
+
+
+def _as_ticket(session):
+    return {
+        "session": session["id"],
+        **{k: session.get(k) for k in ("cp", "driver", "kwh", "eur", "status", "reason", "started_at", "ended_at")},
+    }
 
 
 def _request(request_id, cp, kwh):

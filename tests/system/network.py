@@ -169,4 +169,6 @@ class Network:
         return self.nodes["central"].call("sessions", filters)
 
     def tickets(self, driver_id):
-        return self.nodes[f"driver-{driver_id}"].call("driver.history")
+        """The driver's closed supplies (its history also lists open and denied ones)."""
+        history = self.nodes[f"driver-{driver_id}"].call("driver.history")
+        return [t for t in history if t["status"] in ("COMPLETED", "INTERRUPTED")]

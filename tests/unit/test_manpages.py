@@ -91,7 +91,7 @@ def documented_keys():
 
 
 def unescape(text):
-    return text.replace("\\-", "-").replace("\\e", "\\").replace("\\&", "")
+    return text.replace("\\-", "-").replace("\\e", "\\").replace("\\&", "").replace("\\:", "")
 
 
 def without_null(tp):
