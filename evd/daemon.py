@@ -94,6 +94,14 @@ class Daemon:
         except Exception:
             log.exception("an audit plugin failed")
 
+    def seal(self, topic, key, message):
+        """``message`` as it must travel on ``topic`` (sealed by a crypto plugin, if any)."""
+        return self.plugins.hook.evd_seal(daemon=self, topic=topic, key=key, message=message) or message
+
+    def unseal(self, topic, key, message):
+        """The plain message of a received record; raises MalformedMessage if it must be rejected."""
+        return self.plugins.hook.evd_unseal(daemon=self, topic=topic, key=key, message=message) or message
+
     def spawn(self, coroutine):
         """Run a background task for the daemon's lifetime; its failure is logged, not lost."""
         task = asyncio.ensure_future(coroutine)

@@ -71,3 +71,23 @@ def evd_authenticate_cp(daemon, cp_id, credential, peer):
 
     Return None to accept, or the reason for refusing it; one refusal refuses the CP.
     """
+
+
+@hookspec(firstresult=True)
+def evd_cp_key(daemon, cp_id):
+    """Central: the symmetric key (text) to hand to charging point ``cp_id`` after it authenticated, or None."""
+
+
+@hookspec
+def evd_cp_unregistered(daemon, cp_id):
+    """Central: charging point ``cp_id`` was removed; revoke whatever it was given."""
+
+
+@hookspec(firstresult=True)
+def evd_seal(daemon, topic, key, message):
+    """Return ``message`` protected for ``topic`` (an envelope of type ``sealed``), or None to send it as it is."""
+
+
+@hookspec(firstresult=True)
+def evd_unseal(daemon, topic, key, message):
+    """Return the message inside a ``sealed`` envelope, or raise MalformedMessage; None: not sealed and acceptable."""

@@ -75,6 +75,7 @@ SCHEMAS = {
         },
     },
     "cp.commands": {
+        "sealed": {"cp": TEXT, "nonce": TEXT, "data": TEXT},
         "authorize": {"session": TEXT, "cp": TEXT, "driver": TEXT, "price": NUMBER, "kwh_requested": NUMBER, "request_id": TEXT},
         "denied": {"request_id": TEXT, "cp": TEXT, "driver": TEXT, "reason": TEXT},
         "stop": {"cp": TEXT, "reason": OPTIONAL_TEXT},
@@ -82,6 +83,7 @@ SCHEMAS = {
         "end": {"session": TEXT, "cp": TEXT, "reason": TEXT},
     },
     "cp.telemetry": {
+        "sealed": {"cp": TEXT, "nonce": TEXT, "data": TEXT},
         "started": {"session": TEXT, "cp": TEXT, "driver": TEXT},
         "progress": {"session": TEXT, "cp": TEXT, "driver": TEXT, "kwh": NUMBER, "eur": NUMBER, "seq": int},
         "ended": {

@@ -253,7 +253,8 @@ class Central(Role):
         cp.health, cp.detail = "UNKNOWN", ""
         cp.last_heartbeat = time.monotonic()
         cp.announced = None
-        await link.send("REGR", "OK", cp.location, f"{cp.price:g}")
+        key = self.daemon.plugins.hook.evd_cp_key(daemon=self.daemon, cp_id=cp_id) or ""
+        await link.send("REGR", "OK", cp.location, f"{cp.price:g}", key)
         self._message(f"monitor of {cp_id} connected from {link.peer}")
         self.daemon.audit("AUTH", source, "monitor registration", "ok", cp=cp_id)
         if link in self._registrations:
@@ -340,7 +341,9 @@ class Central(Role):
             session.update(status="DENIED", reason=reason, ended_at=messages.now_iso(), price=cp.price if cp else None)
             self.store.save_session(session)
             self._message(f"request of driver {request['driver']} for {request['cp']} denied: {reason}")
-            self.daemon.audit("CHARGE", request["driver"], "supply request", f"denied: {reason}", cp=request["cp"], origin=origin)
+            self.daemon.audit(
+                "CHARGE", request["driver"], "supply request", f"denied: {reason}", cp=request["cp"], session=session["id"], origin=origin
+            )
         else:
             session["price"] = cp.price
             cp.session = session
@@ -375,7 +378,7 @@ class Central(Role):
             )
             bus.publish("driver.events", session["driver"], denial)
             if session["origin"] == "manual":
-                bus.publish("cp.commands", session["cp"], denial)
+                bus.publish("cp.commands", session["cp"], self.daemon.seal("cp.commands", session["cp"], denial))
             return
         if session["status"] in FINAL_STATUSES:
             self._send_ticket(session)
@@ -388,13 +391,15 @@ class Central(Role):
             "kwh_requested": session["kwh_requested"],
             "request_id": session["request_id"],
         }
-        bus.publish("cp.commands", session["cp"], messages.make("authorize", **fields))
+        bus.publish("cp.commands", session["cp"], self.daemon.seal("cp.commands", session["cp"], messages.make("authorize", **fields)))
         bus.publish("driver.events", session["driver"], messages.make("authorized", **fields))
 
     # -- telemetry from engines -----------------------------------------------------------------
 
     def _on_telemetry(self, message, key):
-        message = messages.check("cp.telemetry", message)
+        message = self.daemon.unseal("cp.telemetry", key, messages.check("cp.telemetry", message))
+        if message["type"] == "sealed":
+            raise messages.MalformedMessage(f"sealed record from {key}, and no crypto plugin here to open it")
         if message["cp"] != key:
             raise messages.MalformedMessage(f"cp {message['cp']!r} does not match the record key {key!r}")
         cp = self.cps.get(key)
@@ -469,7 +474,11 @@ class Central(Role):
         if session is None or session["id"] in self._ending:
             return
         if order == "end":
-            self.daemon.bus.publish("cp.commands", cp.id, messages.make("end", session=session["id"], cp=cp.id, reason=reason))
+            self.daemon.bus.publish(
+                "cp.commands",
+                cp.id,
+                self.daemon.seal("cp.commands", cp.id, messages.make("end", session=session["id"], cp=cp.id, reason=reason)),
+            )
         handle = asyncio.get_running_loop().call_later(self.config.end_grace, self._end_overdue, cp, session["id"])
         self._ending[session["id"]] = (handle, reason)
 
@@ -537,6 +546,7 @@ class Central(Role):
             link, cp.link = cp.link, None
             link.close()
         self.store.delete_cp(cp_id)
+        self.daemon.plugins.hook.evd_cp_unregistered(daemon=self.daemon, cp_id=cp_id)
         self.daemon.state.delete(("cps", cp_id))
         self._message(f"charging point {cp_id} unregistered")
 
@@ -587,7 +597,11 @@ class Central(Role):
                     self._end_supply(cp, "stopped by the operator", order="stop")
                 self._message(f"{cp.id} stopped by the operator: Out of Order")
                 self.daemon.audit("STATUS", cp.id, "stop", "Out of Order")
-            self.daemon.bus.publish("cp.commands", cp.id, messages.make("stop", cp=cp.id, reason="stopped by the operator"))
+            self.daemon.bus.publish(
+                "cp.commands",
+                cp.id,
+                self.daemon.seal("cp.commands", cp.id, messages.make("stop", cp=cp.id, reason="stopped by the operator")),
+            )
             self._refresh(cp)
             stopped.append(cp.id)
         self.store.flush()
@@ -601,7 +615,7 @@ class Central(Role):
                 self.store.save_cp(cp.row())
                 self._message(f"{cp.id} resumed by the operator")
                 self.daemon.audit("STATUS", cp.id, "resume")
-            self.daemon.bus.publish("cp.commands", cp.id, messages.make("resume", cp=cp.id))
+            self.daemon.bus.publish("cp.commands", cp.id, self.daemon.seal("cp.commands", cp.id, messages.make("resume", cp=cp.id)))
             self._refresh(cp)
             resumed.append(cp.id)
         self.store.flush()

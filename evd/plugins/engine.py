@@ -78,6 +78,7 @@ class Engine(Role):
         cfg = self.config
         self.journal = Journal(cfg.journal or default_state_dir() / f"{daemon.name}.journal")
         self.cp_id = None
+        self.key = None  # the key central gave this CP, for sealed records (R20)
         self.fault = None  # the simulated fault's reason, or None
         self.stopped = False
         self.central_state = None
@@ -93,6 +94,7 @@ class Engine(Role):
     async def start(self):
         saved = self.journal.load()
         self.recent.extend(saved.get("recent", []))
+        self.key = saved.get("key")
         if saved.get("cp_id"):
             self._bind(saved["cp_id"])
         if saved.get("supply") and self.cp_id:
@@ -143,9 +145,13 @@ class Engine(Role):
                 await link.send("HEALTHR", "OK", "", self.state)
         elif opcode == "CPID" and fields:
             cp_id = fields[0]
+            key = fields[1] if len(fields) > 1 and fields[1] else None
             if self.cp_id not in (None, cp_id):
                 await link.send("CPIDR", "REFUSED", f"this engine is bound to {self.cp_id}; restart it to change")
                 return
+            if key != self.key:
+                self.key = key
+                self._save()
             self._bind(cp_id)
             await link.send("CPIDR", "OK")
         elif opcode == "STATE" and fields:
@@ -168,7 +174,7 @@ class Engine(Role):
     # -- orders from central ------------------------------------------------------------------
 
     def _on_command(self, message, key):
-        message = messages.check("cp.commands", message)
+        message = self.daemon.unseal("cp.commands", key, messages.check("cp.commands", message))
         kind = message["type"]
         if kind == "authorize":
             self._authorize(message)
@@ -332,11 +338,11 @@ class Engine(Role):
 
     def _publish_telemetry(self, kind, **fields):
         message = messages.make(kind, cp=self.cp_id, **fields)
-        self.daemon.bus.publish("cp.telemetry", self.cp_id, message)
+        self.daemon.bus.publish("cp.telemetry", self.cp_id, self.daemon.seal("cp.telemetry", self.cp_id, message))
         return message
 
     def _save(self):
-        self.journal.save({"cp_id": self.cp_id, "supply": self.supply, "recent": list(self.recent)})
+        self.journal.save({"cp_id": self.cp_id, "key": self.key, "supply": self.supply, "recent": list(self.recent)})
 
     def _publish_state(self):
         self.daemon.state.set(

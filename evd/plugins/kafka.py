@@ -5,8 +5,10 @@ broker is away; the daemon keeps running and reports ``connected: false`` meanwh
 """
 
 import logging
+import pathlib
 import threading
 import time
+import typing
 
 import attrs
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -31,6 +33,19 @@ class KafkaOptions:
     #: kafka-python's max_poll_interval_ms: the group rebalance timeout. Groups join only
     #: after it on brokers such as tansu; consumers here poll continuously, so it can be short.
     rebalance_timeout: Duration = attrs.field(default=Duration(10), validator=positive)
+    # TLS and SASL, passed to kafka-python as they are, for sites whose brokers require them.
+    security_protocol: typing.Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ssl_cafile: pathlib.Path | None = None
+    ssl_certfile: pathlib.Path | None = None
+    ssl_keyfile: pathlib.Path | None = None
+    sasl_mechanism: str | None = None
+    sasl_plain_username: str | None = None
+    sasl_plain_password: str | None = None
+
+    def security_args(self):
+        names = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password")
+        args = {name: str(getattr(self, name)) for name in names if getattr(self, name) is not None}
+        return {"security_protocol": self.security_protocol, **args}
 
 
 class KafkaTransport(Transport):
@@ -47,7 +62,7 @@ class KafkaTransport(Transport):
         self._alive = False
 
     def client_args(self):
-        return {"bootstrap_servers": str(self.options.bootstrap), "client_id": f"evd-{self.daemon.name}"}
+        return {"bootstrap_servers": str(self.options.bootstrap), "client_id": f"evd-{self.daemon.name}", **self.options.security_args()}
 
     def ensure_topics(self, topics):
         """Create missing topics with the configured partitions (brokers may not auto-create them)."""

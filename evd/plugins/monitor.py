@@ -50,6 +50,7 @@ class Monitor(Role):
         self.registered = False
         self.central_state = None
         self.central_reason = None
+        self.cp_key = ""  # central's key for this CP, passed on to the engine
         self.location = self.config.location
         self.price = self.config.price
         self._engine = None
@@ -128,7 +129,7 @@ class Monitor(Role):
 
     async def _send_cp_id(self, link):
         try:
-            answer = await link.request("CPID", self.cp_id, reply="CPIDR", timeout=max(2.0, self.config.check_interval))
+            answer = await link.request("CPID", self.cp_id, self.cp_key, reply="CPIDR", timeout=max(2.0, self.config.check_interval))
         except LinkError as e:
             log.warning("engine did not take its CP id: %s", e)
             return
@@ -165,6 +166,7 @@ class Monitor(Role):
         if len(answer) >= 3:
             self.location = answer[1] or self.location
             self.price = float(answer[2]) if answer[2] else self.price
+        self.cp_key = answer[3] if len(answer) >= 4 else ""
         self._message(f"registered with central at {link.peer}")
         engine = self._engine_link()
         if engine is not None:

@@ -172,3 +172,54 @@ def test_driver_history_comes_from_central(local_network):
     history = driver.evctl_json("driver", "history")
     assert sorted(h["status"] for h in history) == ["COMPLETED", "DENIED"]
     assert all(h["driver"] == "D1" for h in history)
+
+
+def _raw_records(net, topic):
+    import sqlite3
+
+    with sqlite3.connect(net.root / "state" / "bus.db") as db:
+        return [json.loads(v) for (v,) in db.execute("SELECT value FROM records WHERE topic = ?", (f"{net.prefix}.{topic}",))]
+
+
+def test_engine_central_records_are_sealed_and_tampering_is_rejected(local_network):
+    from system.test_mechanics import _msg, inject
+
+    net = local_network
+    central = net.central()
+    net.cp("A1", engine={"auto_plug": True})
+    driver = net.driver("D1")
+    net.start_all()
+    net.wait_state("A1", "ACTIVE")
+    assert driver.evctl("driver", "request", "A1", "--kwh", "1", "--wait").returncode == 0
+    telemetry, commands = _raw_records(net, "cp.telemetry"), _raw_records(net, "cp.commands")
+    assert telemetry and all(r["type"] == "sealed" for r in telemetry)
+    assert commands and all(r["type"] == "sealed" for r in commands)
+    assert not any("kwh" in json.dumps(r) for r in telemetry + commands)  # nothing readable on the wire
+    # A tampered sealed record and a plain one, both claiming to come from A1.
+    tampered = dict(telemetry[-1], data=telemetry[-1]["data"][:-4] + "AAAA")
+    (session,) = [s for s in net.sessions() if s["status"] == "COMPLETED"]
+    inject(
+        net,
+        "cp.telemetry",
+        "A1",
+        [json.dumps(tampered).encode(), _msg("progress", cp="A1", session=session["id"], driver="D1", kwh=99, eur=9, seq=99)],
+    )
+    wait_for(lambda: sum(r["action"] == "cp.telemetry record rejected" for r in audit(central)) >= 2, message="both rejections audited")
+    assert net.sessions()[0]["kwh"] == 1.0  # the forged energy was not counted
+    # Unregistering revokes the key: the engine's next sealed record no longer opens.
+    net.nodes["monitor-A1"].kill()  # else it would register A1 afresh, with a new key
+    central.evctl_json("cp", "unregister", "A1")
+    assert net.nodes["engine-A1"].evctl("engine", "supply", "--kwh", "1").returncode == 0
+    wait_for(lambda: any("no key" in r["outcome"] for r in audit(central)), message="the revoked key's record rejected")
+
+
+def test_crypto_can_be_turned_off(local_network):
+    net = local_network
+    central = net.central()
+    central.path.write_text(central.path.read_text() + "crypto: {enabled: false}\n")
+    net.cp("A1", engine={"auto_plug": True})
+    driver = net.driver("D1")
+    net.start_all()
+    net.wait_state("A1", "ACTIVE")
+    assert driver.evctl("driver", "request", "A1", "--kwh", "1", "--wait").returncode == 0
+    assert {r["type"] for r in _raw_records(net, "cp.telemetry")} >= {"started", "progress", "ended"}

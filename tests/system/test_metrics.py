@@ -1,7 +1,5 @@
 """The Prometheus endpoint of central (issue 8) through real daemons on the local transport."""
 
-import importlib.metadata
-import os
 import re
 import socket
 import urllib.request
@@ -16,18 +14,7 @@ pytest.importorskip("prometheus_client")
 
 
 @pytest.fixture
-def metrics_plugin(tmp_path, monkeypatch):
-    """Make the daemons see the metrics plugin even before the installed metadata lists its entry point."""
-    if not importlib.metadata.entry_points(group="evd", name="metrics"):
-        dist_info = tmp_path / "evd_metrics_entry-0.dist-info"
-        dist_info.mkdir()
-        (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: evd-metrics-entry\nVersion: 0\n")
-        (dist_info / "entry_points.txt").write_text("[evd]\nmetrics = evd.plugins.metrics\n")
-        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
-
-
-@pytest.fixture
-def local_network(short_tmp, metrics_plugin):
+def local_network(short_tmp):
     net = Network(short_tmp, "local")
     yield net
     net.stop_all()

@@ -1,0 +1,145 @@
+"""Per-CP keys and sealed engine <-> central records (R20).
+
+Central gives each charging point that authenticated a random 256-bit key, in its
+registration reply; the monitor hands it to its engine (``CPID#id#key``), which keeps it in
+its journal. From then on telemetry (engine -> central) and orders (central -> engine)
+travel as ``sealed`` envelopes: AES-GCM over the whole message, with the topic and CP id as
+associated data, so a record cannot be read, altered or replayed onto another CP or topic.
+A record that fails to open is rejected and audited; with ``require`` (the default) so is
+a plain record from a CP that has a key. Unregistering a CP revokes its key.
+"""
+
+import base64
+import logging
+import os
+import sqlite3
+
+import attrs
+import sqlite_utils
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+import evd
+from evd import messages
+
+log = logging.getLogger(__name__)
+
+SEALED_TOPICS = ("cp.telemetry", "cp.commands")
+
+
+@attrs.frozen
+class CryptoConfig:
+    enabled: bool = True
+    #: Reject plain records from (or to) a charging point that has a key.
+    require: bool = True
+
+
+def new_key():
+    return base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
+
+
+def seal(key, topic, cp_id, message):
+    nonce = os.urandom(12)
+    data = AESGCM(base64.b64decode(key)).encrypt(nonce, messages.encode(message), f"{topic}|{cp_id}".encode())
+    return messages.make("sealed", cp=cp_id, nonce=base64.b64encode(nonce).decode(), data=base64.b64encode(data).decode())
+
+
+def unseal(key, topic, cp_id, envelope):
+    try:
+        nonce, data = base64.b64decode(envelope["nonce"], validate=True), base64.b64decode(envelope["data"], validate=True)
+        plain = AESGCM(base64.b64decode(key)).decrypt(nonce, data, f"{topic}|{cp_id}".encode())
+    except (InvalidTag, ValueError) as e:
+        raise messages.MalformedMessage(f"sealed record from {cp_id} does not open with its key ({type(e).__name__})") from None
+    return messages.check(topic, messages.decode(plain))
+
+
+class KeyStore:
+    """Central's keys, in its database."""
+
+    def __init__(self, path):
+        self.db = sqlite_utils.Database(sqlite3.connect(str(path), isolation_level=None, check_same_thread=False))
+        self.db.execute("PRAGMA busy_timeout = 5000")
+        self.db["cp_keys"].create({"cp": str, "key": str, "issued_at": str, "revoked_at": str}, pk="cp", if_not_exists=True)
+        self.active = {row["cp"]: row["key"] for row in self.db["cp_keys"].rows_where("revoked_at IS NULL")}
+
+    def key_for(self, cp_id):
+        if cp_id not in self.active:
+            self.active[cp_id] = new_key()
+            self.db["cp_keys"].upsert(
+                {"cp": cp_id, "key": self.active[cp_id], "issued_at": messages.now_iso(), "revoked_at": None}, pk="cp"
+            )
+        return self.active[cp_id]
+
+    def revoke(self, cp_id):
+        self.active.pop(cp_id, None)
+        self.db.execute("UPDATE cp_keys SET revoked_at = ? WHERE cp = ? AND revoked_at IS NULL", [messages.now_iso(), cp_id])
+
+
+def _config(daemon):
+    section = daemon.config.sections.get("crypto")
+    return section if section is not None else CryptoConfig()
+
+
+def _keys(daemon):
+    """Central's key store, or None where keys are not central's business."""
+    if daemon.role_name != "central" or not _config(daemon).enabled:
+        return None
+    store = getattr(daemon, "cp_keys", None)
+    if store is None:
+        store = daemon.cp_keys = KeyStore(daemon.config.section("central").database)
+    return store
+
+
+def _key_of(daemon, cp_id):
+    """The key a record for ``cp_id`` is sealed with here: central's for that CP, or the engine's own."""
+    if not _config(daemon).enabled:
+        return None
+    if daemon.role_name == "central":
+        return _keys(daemon).active.get(cp_id)
+    if daemon.role_name == "engine":
+        return getattr(daemon.role, "key", None)
+    return None
+
+
+@evd.hookimpl
+def evd_config_sections():
+    return {"crypto": CryptoConfig}
+
+
+@evd.hookimpl
+def evd_cp_key(daemon, cp_id):
+    keys = _keys(daemon)
+    return keys.key_for(cp_id) if keys else None
+
+
+@evd.hookimpl
+def evd_cp_unregistered(daemon, cp_id):
+    keys = _keys(daemon)
+    if keys:
+        keys.revoke(cp_id)
+
+
+@evd.hookimpl
+def evd_seal(daemon, topic, key, message):
+    if topic not in SEALED_TOPICS:
+        return None
+    cp_key = _key_of(daemon, key)
+    return seal(cp_key, topic, key, message) if cp_key else None
+
+
+@evd.hookimpl
+def evd_unseal(daemon, topic, key, message):
+    if topic not in SEALED_TOPICS or not _config(daemon).enabled:
+        return None
+    cp_key = _key_of(daemon, key)
+    try:
+        if message["type"] == "sealed":
+            if not cp_key:
+                raise messages.MalformedMessage(f"sealed record for {key} but no key for it here (revoked or never issued)")
+            return unseal(cp_key, topic, key, message)
+        if cp_key and _config(daemon).require:
+            raise messages.MalformedMessage(f"plain {message['type']} record for {key}, which must be sealed")
+    except messages.MalformedMessage as e:
+        daemon.audit("SECURITY", key, f"{topic} record rejected", str(e))
+        raise
+    return None
