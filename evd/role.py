@@ -1,5 +1,11 @@
 """The base of every role plugin (central, engine, monitor, driver)."""
 
+import logging
+
+from . import messages
+
+MESSAGES_KEPT = 200  # the panel's "application messages"
+
 
 class Role:
     """One role a daemon runs. Subclasses are returned by the ``evd_register_roles`` hook.
@@ -32,3 +38,8 @@ class Role:
     def status(self):
         """Extra fields for ``evctl status`` (a JSON-serialisable dict)."""
         return {}
+
+    def message(self, text):
+        """One line for the log and for the panel's application messages."""
+        logging.getLogger(type(self).__module__).info("%s", text)
+        self.daemon.state.append(("messages",), {"ts": messages.now_iso(), "text": text}, limit=MESSAGES_KEPT)

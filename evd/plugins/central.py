@@ -160,7 +160,7 @@ class Central(Role):
         except OSError as e:
             raise EvdError(f"cannot listen on {cfg.listen}: {os.strerror(e.errno) if e.errno else e}") from None
         self.daemon.spawn(self._housekeeping())
-        self._message(f"central started: {len(self.cps)} known charging points, all DISCONNECTED until their monitors connect")
+        self.message(f"central started: {len(self.cps)} known charging points, all DISCONNECTED until their monitors connect")
         self.daemon.state.set(("central",), {"status": "running", "listen": str(cfg.listen), "started_at": self.started_at})
         self.daemon.audit("SYSTEM", self.daemon.name, "central started", "ok", cps=len(self.cps))
 
@@ -195,7 +195,7 @@ class Central(Role):
         cp = link.cp
         if cp.link is link:
             cp.link, cp.health = None, "UNKNOWN"
-            self._message(f"{cp.id} DISCONNECTED (monitor connection closed)")
+            self.message(f"{cp.id} DISCONNECTED (monitor connection closed)")
             self.daemon.audit("INCIDENT", cp.id, "disconnected", "monitor connection closed")
             self._refresh(cp)
 
@@ -231,12 +231,12 @@ class Central(Role):
             refusals = ["unknown charging point (registration is closed)"]
         if refusals:
             self.daemon.audit("SECURITY", source, "monitor registration", f"refused: {refusals[0]}", cp=cp_id)
-            self._message(f"monitor at {link.peer} refused for {cp_id}: {refusals[0]}")
+            self.message(f"monitor at {link.peer} refused for {cp_id}: {refusals[0]}")
             await link.send("REGR", "DENIED", refusals[0])
             return
         if cp is None:
             cp = self.cps[cp_id] = ChargingPoint(id=cp_id, price=self.config.default_price, registered_at=messages.now_iso())
-            self._message(f"new charging point {cp_id} registered")
+            self.message(f"new charging point {cp_id} registered")
         if self.config.open_registration:
             # With open registration the CP's own configuration describes it.
             cp.location = location or cp.location
@@ -255,7 +255,7 @@ class Central(Role):
         cp.announced = None
         key = self.daemon.plugins.hook.evd_cp_key(daemon=self.daemon, cp_id=cp_id) or ""
         await link.send("REGR", "OK", cp.location, f"{cp.price:g}", key)
-        self._message(f"monitor of {cp_id} connected from {link.peer}")
+        self.message(f"monitor of {cp_id} connected from {link.peer}")
         self.daemon.audit("AUTH", source, "monitor registration", "ok", cp=cp_id)
         if link in self._registrations:
             self._registrations[link].set()
@@ -268,12 +268,12 @@ class Central(Role):
         before = cp.health
         cp.health, cp.detail = health, detail
         if health == "KO" and before != "KO":
-            self._message(f"{cp.id} BROKEN: {detail or 'engine KO'}")
+            self.message(f"{cp.id} BROKEN: {detail or 'engine KO'}")
             self.daemon.audit("INCIDENT", cp.id, "fault", detail or "engine KO")
             if cp.session is not None:
                 self._end_supply(cp, f"fault: {detail or 'engine KO'}", order="end")
         elif health == "OK" and before == "KO":
-            self._message(f"{cp.id} recovered: engine OK")
+            self.message(f"{cp.id} recovered: engine OK")
             self.daemon.audit("INCIDENT", cp.id, "recovery")
         self._refresh(cp)
 
@@ -285,7 +285,7 @@ class Central(Role):
             now = time.monotonic()
             for cp in self.cps.values():
                 if cp.link is not None and now - cp.last_heartbeat > self.config.heartbeat_timeout:
-                    self._message(f"{cp.id} DISCONNECTED (no heartbeat for {self.config.heartbeat_timeout})")
+                    self.message(f"{cp.id} DISCONNECTED (no heartbeat for {self.config.heartbeat_timeout})")
                     self.daemon.audit("INCIDENT", cp.id, "disconnected", "heartbeat timeout")
                     link, cp.link, cp.health = cp.link, None, "UNKNOWN"
                     link.close()
@@ -340,7 +340,7 @@ class Central(Role):
         if reason:
             session.update(status="DENIED", reason=reason, ended_at=messages.now_iso(), price=cp.price if cp else None)
             self.store.save_session(session)
-            self._message(f"request of driver {request['driver']} for {request['cp']} denied: {reason}")
+            self.message(f"request of driver {request['driver']} for {request['cp']} denied: {reason}")
             self.daemon.audit(
                 "CHARGE", request["driver"], "supply request", f"denied: {reason}", cp=request["cp"], session=session["id"], origin=origin
             )
@@ -348,7 +348,7 @@ class Central(Role):
             session["price"] = cp.price
             cp.session = session
             self.store.save_session(session)
-            self._message(f"driver {request['driver']} authorised at {cp.id} ({session['kwh_requested']:g} kWh at {cp.price:g} EUR/kWh)")
+            self.message(f"driver {request['driver']} authorised at {cp.id} ({session['kwh_requested']:g} kWh at {cp.price:g} EUR/kWh)")
             self.daemon.audit("CHARGE", request["driver"], "supply request", "authorised", cp=cp.id, session=session["id"], origin=origin)
             self._refresh(cp)
         self._announce_outcome(session)
@@ -430,7 +430,7 @@ class Central(Role):
             if session["status"] == "AUTHORIZED":
                 session.update(status="SUPPLYING", started_at=message["ts"])
                 self.store.save_session(session)
-                self._message(f"{cp.id}: vehicle plugged in, supplying driver {session['driver']}")
+                self.message(f"{cp.id}: vehicle plugged in, supplying driver {session['driver']}")
                 self._refresh(cp)
         elif kind == "progress":
             if message["seq"] <= session["last_seq"]:
@@ -500,7 +500,7 @@ class Central(Role):
         if cp is not None and cp.session is not None and cp.session["id"] == session["id"]:
             cp.session = None
             self._refresh(cp)
-        self._message(
+        self.message(
             f"{session['cp']}: supply to {session['driver']} {status.lower()} ({reason}): {session['kwh']:g} kWh, {session['eur']:.2f} EUR"
         )
         self.daemon.audit(
@@ -531,7 +531,7 @@ class Central(Role):
         self.cps[cp_id] = cp
         self.store.save_cp(cp.row())
         self.store.flush()
-        self._message(f"charging point {cp_id} registered by the operator")
+        self.message(f"charging point {cp_id} registered by the operator")
         self._refresh(cp)
         return cp
 
@@ -548,7 +548,7 @@ class Central(Role):
         self.store.delete_cp(cp_id)
         self.daemon.plugins.hook.evd_cp_unregistered(daemon=self.daemon, cp_id=cp_id)
         self.daemon.state.delete(("cps", cp_id))
-        self._message(f"charging point {cp_id} unregistered")
+        self.message(f"charging point {cp_id} unregistered")
 
     # -- the weather (used by the weather plugin, R22) ------------------------------------------
 
@@ -559,7 +559,7 @@ class Central(Role):
         first = cp.weather is None
         cp.weather = reason
         if first:
-            self._message(f"{cp_id} out of service: {reason}" + (" (after the running supply)" if cp.session else ""))
+            self.message(f"{cp_id} out of service: {reason}" + (" (after the running supply)" if cp.session else ""))
             self.daemon.audit("STATUS", "weather", "out of service", reason, cp=cp_id)
         self._refresh(cp)
 
@@ -568,7 +568,7 @@ class Central(Role):
         if cp is None or cp.weather is None:
             return
         cp.weather = None
-        self._message(
+        self.message(
             f"{cp_id} back in service: the temperature is normal again" + (" (still stopped by the operator)" if cp.stopped else "")
         )
         self.daemon.audit("STATUS", "weather", "back in service", cp=cp_id)
@@ -595,7 +595,7 @@ class Central(Role):
                 self.store.save_cp(cp.row())
                 if cp.session is not None:
                     self._end_supply(cp, "stopped by the operator", order="stop")
-                self._message(f"{cp.id} stopped by the operator: Out of Order")
+                self.message(f"{cp.id} stopped by the operator: Out of Order")
                 self.daemon.audit("STATUS", cp.id, "stop", "Out of Order")
             self.daemon.bus.publish(
                 "cp.commands",
@@ -613,7 +613,7 @@ class Central(Role):
             if cp.stopped:
                 cp.stopped = False
                 self.store.save_cp(cp.row())
-                self._message(f"{cp.id} resumed by the operator")
+                self.message(f"{cp.id} resumed by the operator")
                 self.daemon.audit("STATUS", cp.id, "resume")
             self.daemon.bus.publish("cp.commands", cp.id, self.daemon.seal("cp.commands", cp.id, messages.make("resume", cp=cp.id)))
             self._refresh(cp)
@@ -661,10 +661,6 @@ class Central(Role):
             for part in range(parts):
                 chunk = tiles[part * SNAPSHOT_CHUNK : (part + 1) * SNAPSHOT_CHUNK]
                 bus.publish("central.status", "central", messages.make("cps", items=chunk, part=part, parts=parts))
-
-    def _message(self, text):
-        log.info("%s", text)
-        self.daemon.state.append(("messages",), {"ts": messages.now_iso(), "text": text})
 
 
 async def _tell(link, *message):

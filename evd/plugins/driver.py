@@ -66,7 +66,7 @@ class Driver(Role):
             try:
                 cps = read_requests_file(self.config.requests_file)
             except OSError as e:
-                self._message(f"cannot read requests file {self.config.requests_file}: {e.strerror}")
+                self.message(f"cannot read requests file {self.config.requests_file}: {e.strerror}")
             else:
                 self._start_run(str(self.config.requests_file), cps)
 
@@ -100,7 +100,7 @@ class Driver(Role):
             for tile in message["items"]:
                 self._set_cp(tile)
         if not was:
-            self._message("central is reachable")
+            self.message("central is reachable")
             self._publish_state()
 
     def _set_cp(self, tile):
@@ -122,7 +122,7 @@ class Driver(Role):
             if current is not None and current["request_id"] == message["request_id"]:
                 current.update(status="AUTHORIZED", session=message["session"], price=message["price"])
                 self._cancel_timeout()
-                self._message(f"authorised at {message['cp']}: plug the vehicle in ({message['price']:g} EUR/kWh)")
+                self.message(f"authorised at {message['cp']}: plug the vehicle in ({message['price']:g} EUR/kWh)")
             elif current is None:
                 self.current = {
                     **_request(message["request_id"], message["cp"], message["kwh_requested"]),
@@ -130,7 +130,7 @@ class Driver(Role):
                     "session": message["session"],
                     "price": message["price"],
                 }
-                self._message(f"authorised at {message['cp']} (a request this app had given up on, or a manual one)")
+                self.message(f"authorised at {message['cp']} (a request this app had given up on, or a manual one)")
         elif kind == "denied":
             if current is not None and current["request_id"] == message["request_id"]:
                 outcome = {
@@ -142,7 +142,7 @@ class Driver(Role):
                     "status": "DENIED",
                     "reason": message["reason"],
                 }
-                self._message(f"request for {message['cp']} denied: {message['reason']}")
+                self.message(f"request for {message['cp']} denied: {message['reason']}")
                 self._conclude(outcome)
         elif kind == "progress":
             if current is not None and current.get("session") == message["session"] and message["seq"] > current.get("seq", 0):
@@ -166,7 +166,7 @@ class Driver(Role):
         self.history.insert(0, ticket)
         self.daemon.state.set(("history",), self.history[:HISTORY_SHOWN])
         self.daemon.bus.publish("driver.requests", self.id, messages.make("history_request", driver=self.id))
-        self._message(
+        self.message(
             f"ticket from {ticket['cp']}: {ticket['kwh']:g} kWh, {ticket['eur']:.2f} EUR ({ticket['status'].lower()}{': ' + ticket['reason'] if ticket['reason'] else ''})"
         )
         if self.current is not None and self.current.get("session") == message["session"]:
@@ -189,14 +189,14 @@ class Driver(Role):
         self._outcome = asyncio.get_running_loop().create_future()
         self._timeout = asyncio.get_running_loop().call_later(self.config.request_timeout, self._timed_out, message["id"])
         self.daemon.bus.publish("driver.requests", self.id, message)
-        self._message(f"requested {kwh:g} kWh at {cp}" + ("" if self.central_reachable else " (central is not reachable right now)"))
+        self.message(f"requested {kwh:g} kWh at {cp}" + ("" if self.central_reachable else " (central is not reachable right now)"))
         self._publish_state()
         return self._outcome
 
     def _timed_out(self, request_id):
         if self.current is not None and self.current["request_id"] == request_id and self.current["status"] == "REQUESTED":
             reason = f"no answer from central within {self.config.request_timeout}"
-            self._message(f"request for {self.current['cp']}: {reason}")
+            self.message(f"request for {self.current['cp']}: {reason}")
             self._conclude(
                 {
                     "session": None,
@@ -229,7 +229,7 @@ class Driver(Role):
             raise CommandError("refused", f"already working through {self.run['file']} ({self.run['done']} of {self.run['total']})")
         self.run = {"file": source, "total": len(cps), "done": 0, "cp": None, "state": "starting", "pause_left": None, "results": []}
         self._run_task = self.daemon.spawn(self._work_through(cps))
-        self._message(f"working through {source}: {len(cps)} request(s)")
+        self.message(f"working through {source}: {len(cps)} request(s)")
 
     async def _work_through(self, cps):
         run = self.run
@@ -248,7 +248,7 @@ class Driver(Role):
             if index + 1 < len(cps):
                 await self._pause(run)
         run.update(state="done", cp=None, pause_left=None)
-        self._message(f"finished {run['file']}: {run['done']} request(s)")
+        self.message(f"finished {run['file']}: {run['done']} request(s)")
         self._publish_state()
 
     async def _pause(self, run):
@@ -309,7 +309,7 @@ class Driver(Role):
         while True:
             if self.central_reachable != reachable:
                 if reachable:
-                    self._message("central is not reachable")
+                    self.message("central is not reachable")
                 reachable = self.central_reachable
                 self._publish_state()
             await asyncio.sleep(0.5)
@@ -324,10 +324,6 @@ class Driver(Role):
                 "run": dict(self.run) if self.run else None,
             },
         )
-
-    def _message(self, text):
-        log.info("%s", text)
-        self.daemon.state.append(("messages",), {"ts": messages.now_iso(), "text": text})
 
 
 def _as_ticket(session):

@@ -133,9 +133,9 @@ class Engine(Role):
     # -- the monitor's link -------------------------------------------------------------------
 
     async def _on_link(self, link):
-        self._message(f"monitor connected from {link.peer}")
+        self.message(f"monitor connected from {link.peer}")
         await link.closed.wait()
-        self._message("monitor disconnected")
+        self.message("monitor disconnected")
 
     async def _on_message(self, link, opcode, fields):
         if opcode == "HEALTH":
@@ -165,7 +165,7 @@ class Engine(Role):
             return
         self.cp_id = cp_id
         self._save()
-        self._message(f"charging point id {cp_id} confirmed")
+        self.message(f"charging point id {cp_id} confirmed")
         if not self._subscribed:
             self.daemon.bus.subscribe("cp.commands", self._on_command, group=f"engine-{cp_id}", keys={cp_id})
             self._subscribed = True
@@ -179,16 +179,16 @@ class Engine(Role):
         if kind == "authorize":
             self._authorize(message)
         elif kind == "denied":
-            self._message(f"manual request denied: {message['reason']}")
+            self.message(f"manual request denied: {message['reason']}")
         elif kind == "stop":
             self.stopped = True
             if self.supply:
                 self._finish("INTERRUPTED", message.get("reason") or "stopped by central")
-            self._message("stopped by central: Out of Order")
+            self.message("stopped by central: Out of Order")
             self._publish_state()
         elif kind == "resume":
             self.stopped = False
-            self._message("resumed by central")
+            self.message("resumed by central")
             self._publish_state()
         elif kind == "end" and self.supply and self.supply["session"] == message["session"]:
             self._finish("INTERRUPTED", message["reason"])
@@ -217,7 +217,7 @@ class Engine(Role):
             "started_at": None,
         }
         self._save()
-        self._message(f"supply authorised for driver {order['driver']} ({order['kwh_requested']:g} kWh at {order['price']:g} EUR/kWh)")
+        self.message(f"supply authorised for driver {order['driver']} ({order['kwh_requested']:g} kWh at {order['price']:g} EUR/kWh)")
         self._publish_state()
         if self.config.auto_plug:
             self.plug()
@@ -249,7 +249,7 @@ class Engine(Role):
         self.supply["started_at"] = messages.now_iso()
         self._save()
         self._publish_telemetry("started", session=self.supply["session"], driver=self.supply["driver"])
-        self._message(f"vehicle plugged in: supplying driver {self.supply['driver']}")
+        self.message(f"vehicle plugged in: supplying driver {self.supply['driver']}")
         self._publish_state()
         self._ticker = asyncio.get_running_loop().create_task(self._tick_loop(self.supply["session"]))
         return {"session": self.supply["session"], "state": self.state}
@@ -285,7 +285,7 @@ class Engine(Role):
             status=status,
             reason=reason,
         )
-        self._message(f"supply ended ({status.lower()}: {reason}): {supply['kwh']:g} kWh, {supply['eur']:.2f} EUR")
+        self.message(f"supply ended ({status.lower()}: {reason}): {supply['kwh']:g} kWh, {supply['eur']:.2f} EUR")
         self.daemon.state.set(("engine", "last_supply"), {**supply, "status": status, "reason": reason})
         self.recent.append(supply["session"])
         self.supply = None
@@ -308,7 +308,7 @@ class Engine(Role):
 
     def cmd_fault(self, args, ctx):
         self.fault = "simulated fault"
-        self._message("fault simulated: health checks answer KO")
+        self.message("fault simulated: health checks answer KO")
         if self.supply:
             self._finish("INTERRUPTED", "engine fault")
         self._publish_state()
@@ -316,7 +316,7 @@ class Engine(Role):
 
     def cmd_recover(self, args, ctx):
         self.fault = None
-        self._message("fault cleared: health checks answer OK")
+        self.message("fault cleared: health checks answer OK")
         self._publish_state()
         return {"state": self.state, "fault": None}
 
@@ -331,7 +331,7 @@ class Engine(Role):
             raise CommandError("bad_args", "--kwh must be a positive number")
         driver = args.get("driver") or f"{self.cp_id}-manual"
         message = self._publish_telemetry("manual_request", driver=driver, kwh=float(kwh))
-        self._message(f"manual supply requested for driver {driver} ({kwh:g} kWh); waiting for central")
+        self.message(f"manual supply requested for driver {driver} ({kwh:g} kWh); waiting for central")
         return {"request_id": message["id"], "cp": self.cp_id, "driver": driver, "kwh": float(kwh), "status": "REQUESTED"}
 
     # -- helpers ----------------------------------------------------------------------------
@@ -357,10 +357,6 @@ class Engine(Role):
                 "last_supply": self.daemon.state.get(("engine", "last_supply")),
             },
         )
-
-    def _message(self, text):
-        log.info("%s", text)
-        self.daemon.state.append(("messages",), {"ts": messages.now_iso(), "text": text})
 
 
 @evd.hookimpl

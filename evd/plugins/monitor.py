@@ -104,7 +104,7 @@ class Monitor(Role):
     # -- the engine ------------------------------------------------------------------------
 
     async def _engine_session(self, link):
-        self._message(f"engine reachable at {link.peer}")
+        self.message(f"engine reachable at {link.peer}")
         if self.registered:
             await self._send_cp_id(link)
         interval = self.config.check_interval
@@ -134,7 +134,7 @@ class Monitor(Role):
             log.warning("engine did not take its CP id: %s", e)
             return
         if answer[:1] != ["OK"]:
-            self._message(f"engine refused CP id {self.cp_id}: {answer[1] if len(answer) > 1 else 'no reason'}")
+            self.message(f"engine refused CP id {self.cp_id}: {answer[1] if len(answer) > 1 else 'no reason'}")
 
     def _from_engine(self, link, opcode, fields):
         log.info("ignoring unexpected %s from the engine", opcode)
@@ -144,9 +144,9 @@ class Monitor(Role):
         self.health, self.detail = health, detail
         if changed:
             if health == "OK":
-                self._message("engine OK: recovery reported to central")
+                self.message("engine OK: recovery reported to central")
             else:
-                self._message(f"engine KO ({detail}): fault reported to central")
+                self.message(f"engine KO ({detail}): fault reported to central")
             self._health_changed.set()
         self._publish_state()
 
@@ -159,7 +159,7 @@ class Monitor(Role):
         answer = await link.request("REG", self.cp_id, cfg.location, price, cfg.city, credential, reply="REGR", timeout=5.0)
         if answer[:1] != ["OK"]:
             reason = answer[1] if len(answer) > 1 else "no reason given"
-            self._message(f"central refused charging point {self.cp_id}: {reason}")
+            self.message(f"central refused charging point {self.cp_id}: {reason}")
             await asyncio.sleep(5.0)  # a refusal is not fixed by hammering central
             return
         self.registered = True
@@ -167,7 +167,7 @@ class Monitor(Role):
             self.location = answer[1] or self.location
             self.price = float(answer[2]) if answer[2] else self.price
         self.cp_key = answer[3] if len(answer) >= 4 else ""
-        self._message(f"registered with central at {link.peer}")
+        self.message(f"registered with central at {link.peer}")
         engine = self._engine_link()
         if engine is not None:
             await self._send_cp_id(engine)
@@ -182,14 +182,14 @@ class Monitor(Role):
         finally:
             self.registered = False
             self.central_state = None
-            self._message("central link lost")
+            self.message("central link lost")
             self._publish_state()
 
     async def _from_central(self, link, opcode, fields):
         if opcode == "STATE" and fields:
             self.central_state = fields[0]
             self.central_reason = fields[1] if len(fields) > 1 and fields[1] else None
-            self._message(
+            self.message(
                 f"central shows this charging point {self.central_state}" + (f" ({self.central_reason})" if self.central_reason else "")
             )
             self._publish_state()
@@ -226,10 +226,6 @@ class Monitor(Role):
                 },
             },
         )
-
-    def _message(self, text):
-        log.info("%s", text)
-        self.daemon.state.append(("messages",), {"ts": messages.now_iso(), "text": text})
 
 
 def _read_credential(path):

@@ -14,6 +14,14 @@ def network(request, short_tmp):
         print(net.logs())
 
 
+@pytest.fixture
+def local_network(short_tmp):
+    """An empty network on the local transport, for tests that are not about the transport."""
+    net = Network(short_tmp, "local")
+    yield net
+    net.stop_all()
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     report = yield

@@ -3,19 +3,9 @@
 import json
 import os
 
-import pytest
-
 from evd.client import ControlClient
 
 from helpers import wait_for
-from network import Network
-
-
-@pytest.fixture
-def local_network(short_tmp):
-    net = Network(short_tmp, "local")
-    yield net
-    net.stop_all()
 
 
 def audit(central):

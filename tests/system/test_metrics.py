@@ -8,16 +8,8 @@ import pytest
 
 from brokers import free_port, port_open
 from helpers import wait_for
-from network import Network
 
 pytest.importorskip("prometheus_client")
-
-
-@pytest.fixture
-def local_network(short_tmp):
-    net = Network(short_tmp, "local")
-    yield net
-    net.stop_all()
 
 
 def with_metrics(node, **section):
