@@ -299,3 +299,28 @@ def test_a_slow_consumer_loses_nothing(factory, monkeypatch):
         return got
 
     assert run(scenario()).numbers() == set(range(3000))
+
+
+def test_local_log_is_trimmed_by_size(tmp_path, monkeypatch):
+    import sqlite3
+
+    from evd.config import TransportConfig
+    from evd.plugins.local import LocalOptions, LocalTransport
+
+    from transport_harness import FakeConfig, FakeDaemon
+
+    monkeypatch.setattr("evd.plugins.local.TRIM_EVERY", 0.0)
+    options = LocalOptions(path=tmp_path / "bus.db", max_records=100)
+
+    async def scenario():
+        transport = LocalTransport(FakeDaemon(FakeConfig(TransportConfig(kind="local", topic_prefix="t", options=options))))
+        await transport.start()
+        publish_numbers(transport, 500)
+        await wait_until(lambda: transport.pending == 0, message="stored")
+        await asyncio.sleep(1.5)  # the sender trims when idle, about once a second
+        await transport.stop()
+
+    run(scenario())
+    with sqlite3.connect(tmp_path / "bus.db") as db:
+        count, newest = db.execute("SELECT COUNT(*), MAX(seq) FROM records").fetchone()
+    assert count <= 100 and newest == 500  # the oldest went, the newest stayed

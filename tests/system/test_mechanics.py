@@ -288,3 +288,13 @@ def replay(network, topic):
             db.execute(
                 "INSERT INTO records (topic, key, value, ts) SELECT topic, key, value, ? FROM records WHERE topic = ?", (time.time(), full)
             )
+
+
+def test_a_request_nobody_answers_ends_within_request_timeout(local_network):
+    driver = local_network.driver("D1", request_timeout="2s")
+    driver.start()  # no central at all
+    started = time.monotonic()
+    result = driver.evctl("driver", "request", "A1", "--wait")
+    assert result.returncode == 4 and "no answer from central within 2s" in result.stderr
+    assert time.monotonic() - started < 10
+    assert driver.call("status")["current"] is None  # free for the next request
