@@ -164,16 +164,18 @@ class KafkaGroupConsumer(Consumer):
 
     def resubscribe(self, topics):
         self.transport.ensure_topics(topics)
-        if self.group:
-            self.ready = False  # until the group hands us our partitions
-            self.client.subscribe(topics=topics, listener=_LogRebalance(self))
-            return
+        # Join only once the broker describes every topic: a group formed before that gets no
+        # partitions, and would wait for the next metadata refresh (minutes) to get any.
         partitions = set()
         for topic in topics:
             numbers = self.client.partitions_for_topic(topic)
             if not numbers:
                 raise ConnectionError(f"no metadata for topic {topic} yet")
             partitions.update(TopicPartition(topic, n) for n in numbers)
+        if self.group:
+            self.ready = False  # until the group hands us our partitions
+            self.client.subscribe(topics=topics, listener=_LogRebalance(self))
+            return
         new = partitions - self._assigned
         self.client.assign(sorted(partitions))
         if new:
@@ -246,7 +248,7 @@ class _LogRebalance(ConsumerRebalanceListener):
         log.debug("%s: partitions revoked: %s", self.consumer.group, sorted(revoked))
 
     def on_partitions_assigned(self, assigned):
-        self.consumer.ready = True
+        self.consumer.ready = bool(assigned)
         log.info("%s: partitions assigned: %s", self.consumer.group, sorted(assigned))
 
 
