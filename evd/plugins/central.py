@@ -409,11 +409,12 @@ class Central(Role):
         if kind == "manual_request":
             self._handle_request({**message, "expires_at": None}, origin="manual")
             return
-        session = self.store.session(message["session"])
+        if cp.session is not None and cp.session["id"] == message["session"]:
+            session = cp.session  # the live copy: no database read on the hot path
+        else:
+            session = self.store.session(message["session"])
         if session is None or session["cp"] != cp.id:
             raise messages.MalformedMessage(f"{kind} for unknown session {message['session']!r} at {cp.id}")
-        if cp.session is not None and cp.session["id"] == session["id"]:
-            session = cp.session  # the live copy
         if session["status"] in FINAL_STATUSES:
             if kind == "ended":
                 if abs(session["kwh"] - message["kwh"]) > 1e-9:

@@ -101,8 +101,12 @@ def test_assignment_commands_over_a_real_broker(short_tmp, kafka_bootstrap):
         wait_for(
             lambda: evctl(engine, "engine", "plug", env=env).returncode == 0, timeout=30, message="the authorisation to reach the engine"
         )
-        wait_for(lambda: json.loads(evctl(driver, "--json", "driver", "history", env=env).stdout), timeout=30, message="the ticket")
-        (ticket,) = json.loads(evctl(driver, "--json", "driver", "history", env=env).stdout)
+        def closed():
+            history = json.loads(evctl(driver, "--json", "driver", "history", env=env).stdout)
+            return [t for t in history if t["status"] != "SUPPLYING"]
+
+        wait_for(closed, timeout=30, message="the ticket")
+        (ticket,) = closed()
         assert (ticket["status"], ticket["kwh"], ticket["eur"]) == ("COMPLETED", 2.0, 1.08)
     finally:
         for proc in procs.values():
