@@ -101,6 +101,7 @@ def test_assignment_commands_over_a_real_broker(short_tmp, kafka_bootstrap):
         wait_for(
             lambda: evctl(engine, "engine", "plug", env=env).returncode == 0, timeout=30, message="the authorisation to reach the engine"
         )
+
         def closed():
             history = json.loads(evctl(driver, "--json", "driver", "history", env=env).stdout)
             return [t for t in history if t["status"] != "SUPPLYING"]
