@@ -397,7 +397,12 @@ def central_kill(net, report, down_s):
     recovery = time.monotonic() - restarted if recovered is not None else None
     progress(f"  every CP in its real state {recovery and round(recovery, 2)} s after the restart")
     # Supplies go on at the engines while central is away: their energy must keep counting.
-    kwh_after = {c: (net.watch.cps().get(c) or {}).get("kwh") for c in pairs}
+    flowing = time_until(
+        lambda: all(((net.watch.cps().get(c) or {}).get("kwh") or 0) > (kwh_before[c] or 0) for c in pairs),
+        60,
+        interval=0.1,
+        since=restarted,
+    )
     net.unplug_all()
     lost, duplicated = session_tickets(net, pairs, before)
     result = {
@@ -406,7 +411,7 @@ def central_kill(net, report, down_s):
         "ready_s": round(ready, 2),
         "recovery_s": round(recovery, 2) if recovery is not None else None,
         "recovery_from_kill_s": round(recovery + restarted - killed, 2) if recovery is not None else None,
-        "kwh_kept_counting": all((kwh_after[c] or 0) > (kwh_before[c] or 0) for c in pairs),
+        "telemetry_applied_again_s": round(flowing, 2) if flowing is not None else None,
         "tickets_lost": lost,
         "tickets_duplicated": duplicated,
         "states_now": dict(collections.Counter(net.states().values())),
