@@ -2,12 +2,14 @@
 
 A :class:`Link` sends one frame at a time and waits for its ACK, retransmitting on NACK or
 timeout a bounded number of times; it ACKs each good frame it receives and NACKs bad ones,
-hanging up on a peer that keeps sending garbage. Received messages are handled by a task of
-their own, so a handler may itself send (and wait for an ACK) without blocking the reader.
+hanging up on a peer that keeps sending garbage. A link is an asyncio protocol: a central with
+thousands of monitors holds no task and no queue per connection, and a heartbeat is handled
+straight from the socket's read callback.
 :class:`Connector` keeps a client connection up with capped exponential backoff.
 """
 
 import asyncio
+import collections
 import contextlib
 import inspect
 import logging
@@ -29,50 +31,62 @@ class LinkError(Exception):
     """The link is closed or the peer did not acknowledge."""
 
 
-class Link:
-    def __init__(self, reader, writer, handler, *, ack_timeout=ACK_TIMEOUT, retries=RETRIES, name="peer"):
-        """``handler(link, opcode, fields)`` is called in order for every message received."""
-        self.reader = reader
-        self.writer = writer
+class Link(asyncio.Protocol):
+    """One framed connection, as an asyncio protocol: no reader task and no queue per connection.
+
+    Messages are handed to ``handler(link, opcode, fields)`` in order, straight from
+    ``data_received``. A handler that returns an awaitable (it may send and wait for an ACK) is
+    awaited in a task, and the messages that arrive meanwhile wait their turn behind it.
+    """
+
+    def __init__(self, handler, *, ack_timeout=ACK_TIMEOUT, retries=RETRIES, name="peer"):
         self.handler = handler
         self.ack_timeout = ack_timeout
         self.retries = retries
         self.name = name
-        peer = writer.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.peer = "?"
+        self.transport = None
         self.closed = asyncio.Event()
         self._decoder = framing.Decoder()
-        self._send_lock = asyncio.Lock()
+        self._send_lock = None  # made on the first send: most links on central only receive
         self._answer = None  # the future of the frame we are waiting to hear ACK/NACK for
         self._replies = {}  # opcode -> future of a request() waiting for that reply
-        self._inbox = asyncio.Queue()
+        self._waiting = None  # messages held back while an async handler runs
+        self._handling = None  # the task awaiting that handler
         self._bad_frames = 0
         self._garbage_mark = 0
-        _keepalive(writer)
+        self._close_callbacks = []
+        self.on_open = None  # called with the link once connected (serve() uses it)
 
-    async def run(self):
-        """Read until the peer hangs up or misbehaves; then the link is closed."""
-        worker = asyncio.ensure_future(self._handle_inbox())
-        try:
-            while not self.closed.is_set():
-                chunk = await self.reader.read(65536)
-                if not chunk:
-                    break
-                for event in self._decoder.feed(chunk):
-                    self._on_event(event)
-                if self._decoder.garbage - self._garbage_mark > MAX_GARBAGE:
-                    log.warning("%s %s: too much garbage; hanging up", self.name, self.peer)
-                    break
-                if self._bad_frames > MAX_BAD_FRAMES:
-                    log.warning("%s %s: too many bad frames; hanging up", self.name, self.peer)
-                    break
-        except (ConnectionError, OSError):
-            pass
-        finally:
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        _keepalive(transport.get_extra_info("socket"))
+        if self.on_open is not None:
+            self.on_open(self)
+
+    def data_received(self, data):
+        for event in self._decoder.feed(data):
+            if self.closed.is_set():
+                return
+            self._on_event(event)
+        if self._decoder.garbage - self._garbage_mark > MAX_GARBAGE:
+            log.warning("%s %s: too much garbage; hanging up", self.name, self.peer)
             self.close()
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        elif self._bad_frames > MAX_BAD_FRAMES:
+            log.warning("%s %s: too many bad frames; hanging up", self.name, self.peer)
+            self.close()
+
+    def eof_received(self):
+        self.close()
+
+    def connection_lost(self, exc):
+        self.close()
+
+    # -- receiving ------------------------------------------------------------------------------
 
     def _on_event(self, event):
         if isinstance(event, framing.Frame):
@@ -87,8 +101,10 @@ class Link:
             waiting = self._replies.pop(opcode, None)
             if waiting is not None and not waiting.done():
                 waiting.set_result(fields)
+            elif self._handling is not None:
+                self._waiting.append((opcode, fields))
             else:
-                self._inbox.put_nowait((opcode, fields))
+                self._handle(opcode, fields)
         elif isinstance(event, framing.BadFrame):
             self._reject(event.reason)
         elif self._answer is not None and not self._answer.done():
@@ -99,32 +115,56 @@ class Link:
         log.info("%s %s: NACK (%s)", self.name, self.peer, reason)
         self._write(framing.NACK_BYTES)
 
-    async def _handle_inbox(self):
-        while True:
-            opcode, fields = await self._inbox.get()
-            try:
-                result = self.handler(self, opcode, fields)
-                if inspect.isawaitable(result):
-                    await result
-            except LinkError:
-                pass
-            except Exception:
-                log.exception("%s %s: handling %s failed", self.name, self.peer, opcode)
+    def _handle(self, opcode, fields):
+        result = self._call(opcode, fields)
+        if result is not None:
+            self._waiting = collections.deque()
+            self._handling = asyncio.ensure_future(self._finish_handling(opcode, result))
+
+    def _call(self, opcode, fields):
+        """Run the handler; return what is left to await, if anything."""
+        try:
+            result = self.handler(self, opcode, fields)
+        except LinkError:
+            return None
+        except Exception:
+            log.exception("%s %s: handling %s failed", self.name, self.peer, opcode)
+            return None
+        return result if inspect.isawaitable(result) else None
+
+    async def _finish_handling(self, opcode, pending):
+        try:
+            while True:
+                try:
+                    await pending
+                except LinkError:
+                    pass
+                except Exception:
+                    log.exception("%s %s: handling %s failed", self.name, self.peer, opcode)
+                pending = None
+                while pending is None and self._waiting:
+                    opcode, fields = self._waiting.popleft()
+                    pending = self._call(opcode, fields)
+                if pending is None:
+                    return
+        finally:
+            self._handling = self._waiting = None
+
+    # -- sending --------------------------------------------------------------------------------
 
     async def send(self, opcode, *fields):
         """Send one message and wait for its ACK; raises LinkError (and hangs up) if none comes."""
         frame = framing.encode_frame(framing.pack(opcode, *fields))
+        if self._send_lock is None:
+            self._send_lock = asyncio.Lock()
         async with self._send_lock:
             for _attempt in range(self.retries + 1):
                 if self.closed.is_set():
                     raise LinkError(f"link to {self.peer} is closed")
                 self._answer = asyncio.get_running_loop().create_future()
                 self._write(frame)
-                try:
-                    if await asyncio.wait_for(self._answer, self.ack_timeout):
-                        return
-                except TimeoutError:
-                    pass
+                if await _within(self._answer, self.ack_timeout, False):
+                    return
             log.warning("%s %s: no ACK for %s after %d attempts; hanging up", self.name, self.peer, opcode, self.retries + 1)
             self.close()
             raise LinkError(f"{self.peer} did not acknowledge {opcode}")
@@ -135,63 +175,133 @@ class Link:
         self._replies[reply] = waiting
         try:
             await self.send(opcode, *fields)
-            return await asyncio.wait_for(waiting, timeout)
-        except TimeoutError:
-            raise LinkError(f"no {reply} from {self.peer} within {timeout:g}s") from None
+            answer = await _within(waiting, timeout, None)
+            if answer is None:
+                raise LinkError(f"no {reply} from {self.peer} within {timeout:g}s")
+            return answer
         finally:
             if self._replies.get(reply) is waiting:
                 del self._replies[reply]
 
     def _write(self, data):
-        if not self.closed.is_set():
+        if not self.closed.is_set() and self.transport is not None:
             try:
-                self.writer.write(data)
+                self.transport.write(data)
             except (ConnectionError, OSError, RuntimeError):
                 self.close()
+
+    # -- closing --------------------------------------------------------------------------------
+
+    def when_closed(self, callback):
+        """Call ``callback(link)`` once the link closes (at once if it already has)."""
+        if self.closed.is_set():
+            callback(self)
+        else:
+            self._close_callbacks.append(callback)
+
+    async def wait_closed(self, timeout):
+        """Wait at most ``timeout`` seconds for the link to close; True if it has."""
+        if self.closed.is_set():
+            return True
+        closed = asyncio.get_running_loop().create_future()
+
+        def settle(link):
+            _settle(closed, True)
+
+        self._close_callbacks.append(settle)
+        try:
+            return await _within(closed, timeout, False)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._close_callbacks.remove(settle)
 
     def close(self):
         if self.closed.is_set():
             return
         self.closed.set()
-        with contextlib.suppress(Exception):
-            self.writer.close()
+        if self.transport is not None:
+            self.transport.close()
         if self._answer is not None and not self._answer.done():
             self._answer.set_result(False)
+        if self._handling is not None:
+            self._handling.cancel()
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("%s %s: close callback failed", self.name, self.peer)
 
 
-def _keepalive(writer):
-    sock = writer.get_extra_info("socket")
+async def _within(future, timeout, default):
+    """Await our own ``future`` for at most ``timeout`` seconds, else give ``default``.
+
+    Not asyncio.wait_for: in Python 3.11 it swallows a cancellation that arrives just as the
+    future completes, and it costs a task per call.
+    """
+    timer = asyncio.get_running_loop().call_later(timeout, _settle, future, default)
+    try:
+        return await future
+    finally:
+        timer.cancel()
+
+
+def _settle(future, value):
+    if not future.done():
+        future.set_result(value)
+
+
+def _keepalive(sock):
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-async def serve(host, port, handler, on_link, *, name="peer", **link_options):
-    """Accept framed connections; ``await on_link(link)`` runs while each is open."""
+async def open_link(host, port, handler, **link_options):
+    """Connect to a framed server; the link is open when this returns."""
+    loop = asyncio.get_running_loop()
+    _transport, link = await loop.create_connection(lambda: Link(handler, **link_options), host, port)
+    return link
 
-    async def accepted(reader, writer):
-        link = Link(reader, writer, handler, name=name, **link_options)
-        reading = asyncio.ensure_future(link.run())
+
+async def serve(host, port, handler, on_link, *, name="peer", **link_options):
+    """Accept framed connections and call ``on_link(link)`` for each.
+
+    If ``on_link`` returns an awaitable, the connection is closed when it finishes; otherwise
+    the link stays open until either side closes it (``link.when_closed`` tells when).
+    """
+    running = set()
+
+    def accepted():
+        link = Link(handler, name=name, **link_options)
+        link.on_open = _start
+        return link
+
+    def _start(link):
         try:
-            await on_link(link)
-        except (LinkError, asyncio.CancelledError):
-            pass
+            result = on_link(link)
         except Exception:
             log.exception("%s %s: connection handler failed", name, link.peer)
-        finally:
-            await _finish(link, reading)
+            link.close()
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(_while_open(link, result, name))
+            running.add(task)  # held until done: the loop keeps only weak references to tasks
+            task.add_done_callback(running.discard)
 
-    return await asyncio.start_server(accepted, host, port, reuse_address=True)
+    return await asyncio.get_running_loop().create_server(accepted, host, port, reuse_address=True)
 
 
-async def _finish(link, reading):
-    # Close and wait for the reader even when we are being cancelled, so no socket is left open.
-    link.close()
-    reading.cancel()
-    await asyncio.gather(reading, return_exceptions=True)
-    with contextlib.suppress(Exception):
-        await link.writer.wait_closed()
+async def _while_open(link, pending, name):
+    try:
+        await pending
+    except (LinkError, asyncio.CancelledError):
+        pass
+    except Exception:
+        log.exception("%s %s: connection handler failed", name, link.peer)
+    finally:
+        link.close()
 
 
 class Connector:
@@ -210,7 +320,9 @@ class Connector:
     async def run(self):
         while True:
             try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT)
+                link = await asyncio.wait_for(
+                    open_link(self.host, self.port, self.handler, name=self.name, **self.link_options), CONNECT_TIMEOUT
+                )
             except (TimeoutError, OSError) as e:
                 self._failures += 1
                 if self._failures == 1 or self._failures % 30 == 0:
@@ -219,9 +331,8 @@ class Connector:
                 continue
             self._failures = 0
             self._backoff.reset()
-            link = self.link = Link(reader, writer, self.handler, name=self.name, **self.link_options)
+            self.link = link
             log.info("connected to %s at %s", self.name, link.peer)
-            reading = asyncio.ensure_future(link.run())
             try:
                 await self.on_link(link)
             except LinkError:
@@ -230,6 +341,6 @@ class Connector:
                 log.exception("%s link handler failed", self.name)
             finally:
                 self.link = None
-                await _finish(link, reading)
+                link.close()
             log.warning("connection to %s at %s:%s lost", self.name, self.host, self.port)
             await asyncio.sleep(self._backoff.next())

@@ -112,18 +112,20 @@ class Monitor(Role):
             while True:
                 started = time.monotonic()
                 try:
-                    reply = await asyncio.wait_for(link.request("HEALTH", reply="HEALTHR", timeout=interval), interval)
-                except TimeoutError:
+                    reply = await link.request("HEALTH", reply="HEALTHR", timeout=interval)
+                except LinkError:
+                    if link.closed.is_set():
+                        self._set_health("KO", "engine not answering")
+                        return
                     self._set_health("KO", f"engine did not answer within {interval}")
                     continue
-                except LinkError:
-                    self._set_health("KO", "engine not answering")
-                    return
                 status, detail, state = (reply + ["", "", ""])[:3]
                 self.engine_state = state or None
                 self.last_check = messages.now_iso()
                 self._set_health("OK" if status == "OK" else "KO", detail or ("" if status == "OK" else "engine reports KO"))
-                await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+                # Until the next check; an engine whose connection drops is reported at once.
+                if await link.wait_closed(max(0.0, interval - (time.monotonic() - started))):
+                    return
         finally:
             self._set_health("KO", "engine unreachable")
 

@@ -4,7 +4,7 @@ import asyncio
 import socket
 
 from evd import framing
-from evd.link import Connector, Link, LinkError, serve
+from evd.link import Connector, LinkError, open_link, serve
 
 from transport_harness import wait_until
 
@@ -119,14 +119,12 @@ def test_send_without_ack_retransmits_then_fails():
 
         server = await asyncio.start_server(silent, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        link = Link(reader, writer, lambda *a: None, ack_timeout=0.2, retries=2)
-        reading = asyncio.ensure_future(link.run())
+        link = await open_link("127.0.0.1", port, lambda *a: None, ack_timeout=0.2, retries=2)
         try:
             await link.send("HB")
         except LinkError as e:
             error = str(e)
-        await reading
+        await wait_until(lambda: len(frames) == 3, message="every attempt arrived")
         server.close()
         return frames, error, link.closed.is_set()
 
@@ -177,3 +175,38 @@ async def echo_server_on(port, received):
 
     server = await serve("127.0.0.1", port, handler, on_link)
     return server, port
+
+
+def test_messages_wait_behind_a_handler_that_is_still_sending():
+    async def scenario():
+        seen = []
+
+        def handler(link, opcode, fields):
+            # Synchronous for most messages; SLOW answers first, and what follows must wait for it.
+            if opcode != "SLOW":
+                seen.append(opcode)
+                return None
+
+            async def answer():
+                await link.send("REPLY")
+                seen.append("SLOW")
+
+            return answer()
+
+        closed = []
+
+        def on_link(link):  # a plain callback: no task per connection
+            link.when_closed(lambda link: closed.append(link.peer))
+
+        server = await serve("127.0.0.1", 0, handler, on_link)
+        port = server.sockets[0].getsockname()[1]
+        client = await open_link("127.0.0.1", port, lambda link, opcode, fields: None)
+        for opcode in ("A", "SLOW", "B", "C"):
+            await client.send(opcode)
+        await wait_until(lambda: len(seen) == 4, message="every message handled")
+        client.close()
+        await wait_until(lambda: closed, message="the server saw the connection close")
+        server.close()
+        return seen
+
+    assert run(scenario()) == ["A", "SLOW", "B", "C"]
