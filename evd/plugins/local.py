@@ -89,7 +89,18 @@ class LocalTransport(Transport):
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM records WHERE ts < ?", (time.time() - self.options.retention,))
-            self._db.execute("DELETE FROM records WHERE seq <= (SELECT MAX(seq) FROM records) - ?", (self.options.max_records,))
+            bound = self._db.execute("SELECT MAX(seq) FROM records").fetchone()[0]
+            if bound is None:
+                return
+            bound -= self.options.max_records
+            # The size bound never deletes what a consumer group has not read yet (retention still does).
+            self._db.execute(
+                "DELETE FROM records WHERE seq <= ? AND seq <= COALESCE((SELECT MIN(o.seq) FROM offsets o WHERE o.topic = records.topic), ?)",
+                (bound, bound),
+            )
+            held = self._db.execute("SELECT COUNT(*) FROM records WHERE seq <= ?", (bound,)).fetchone()[0]
+        if held:
+            log.warning("the bus log holds %d records over max_records that a consumer group has not read yet", held)
 
     def flush_and_close_sender(self, timeout):
         self._db.close()

@@ -2,6 +2,7 @@
 
 import asyncio
 import collections
+import logging
 import sqlite3
 
 import pytest
@@ -301,26 +302,37 @@ def test_a_slow_consumer_loses_nothing(factory, monkeypatch):
     assert run(scenario()).numbers() == set(range(3000))
 
 
-def test_local_log_is_trimmed_by_size(tmp_path, monkeypatch):
+@pytest.mark.parametrize("group_read_up_to", [None, 200])
+def test_local_log_is_trimmed_by_size_but_never_past_a_group(tmp_path, monkeypatch, caplog, group_read_up_to):
     import sqlite3
 
     from evd.config import TransportConfig
-    from evd.plugins.local import LocalOptions, LocalTransport
+    from evd.plugins.local import LocalOptions, LocalTransport, connect
 
     from transport_harness import FakeConfig, FakeDaemon
 
     monkeypatch.setattr("evd.plugins.local.TRIM_EVERY", 0.0)
-    options = LocalOptions(path=tmp_path / "bus.db", max_records=100)
+    path = tmp_path / "bus.db"
+    if group_read_up_to is not None:
+        with connect(path) as db:  # a consumer group that has read only the first records
+            db.execute("INSERT INTO offsets (grp, topic, seq) VALUES ('central', 't.cp.telemetry', ?)", (group_read_up_to,))
+    options = LocalOptions(path=path, max_records=100)
+    expected = 500 - (group_read_up_to or 400)
+
+    def stored():
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT COUNT(*), MAX(seq) FROM records").fetchone()
 
     async def scenario():
         transport = LocalTransport(FakeDaemon(FakeConfig(TransportConfig(kind="local", topic_prefix="t", options=options))))
         await transport.start()
         publish_numbers(transport, 500)
         await wait_until(lambda: transport.pending == 0, message="stored")
-        await asyncio.sleep(1.5)  # the sender trims when idle, about once a second
+        await wait_until(lambda: stored()[0] <= expected, message="trimmed")
         await transport.stop()
 
-    run(scenario())
-    with sqlite3.connect(tmp_path / "bus.db") as db:
-        count, newest = db.execute("SELECT COUNT(*), MAX(seq) FROM records").fetchone()
-    assert count <= 100 and newest == 500  # the oldest went, the newest stayed
+    with caplog.at_level(logging.WARNING, logger="evd.plugins.local"):
+        run(scenario())
+    count, newest = stored()
+    assert newest == 500 and count == expected  # the oldest went, the newest and the unread stayed
+    assert ("has not read yet" in caplog.text) == (group_read_up_to is not None)
