@@ -33,6 +33,9 @@ class KafkaOptions:
     #: kafka-python's max_poll_interval_ms: the group rebalance timeout. Groups join only
     #: after it on brokers such as tansu; consumers here poll continuously, so it can be short.
     rebalance_timeout: Duration = attrs.field(default=Duration(10), validator=positive)
+    #: How long the broker may hold a fetch while it waits for data (kafka-python's default,
+    #: 500 ms, adds that much to each hop on brokers that wait it out with some partitions empty).
+    fetch_max_wait: Duration = attrs.field(default=Duration(0.05), validator=positive)
     # TLS and SASL, passed to kafka-python as they are, for sites whose brokers require them.
     security_protocol: typing.Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     ssl_cafile: pathlib.Path | None = None
@@ -158,6 +161,7 @@ class KafkaGroupConsumer(Consumer):
             max_poll_interval_ms=rebalance_ms,
             session_timeout_ms=max(6000, min(rebalance_ms, 30000)),
             heartbeat_interval_ms=1000,
+            fetch_max_wait_ms=max(1, int(transport.options.fetch_max_wait * 1000)),
         )
         self._assigned = set()
         self._live_floor = {}  # partition -> first offset a live view delivers
