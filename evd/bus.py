@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 OUTBOX_LIMIT = 100_000  # messages kept while the broker is away; past it the oldest are dropped
 SEND_BATCH = 500
 MAX_BACKLOG = 5_000  # records handed to the loop and not applied yet, per consumer
+YIELD_EVERY = 200  # records applied before the dispatcher lets sockets and timers run
 RETRY_BACKOFF = (0.2, 5.0)  # first and longest pause between reconnection attempts
 STOP_FLUSH_TIMEOUT = 5.0
 
@@ -386,7 +387,9 @@ class Consumer:
         while True:
             batch = await self._queue.get()
             done = {}
-            for entry in batch:
+            for count, entry in enumerate(batch, 1):
+                if count % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a backlog must not starve heartbeats and requests
                 if entry.problem is not None:
                     stats["malformed"] += 1
                     log.warning("skipping a malformed record on %s (key %r): %s", entry.topic, entry.key, entry.problem)
@@ -415,3 +418,4 @@ class Consumer:
             with self._lock:
                 self._done.update(done)
                 self._backlog -= len(batch)
+            await asyncio.sleep(0)

@@ -34,6 +34,7 @@ REGISTER_TIMEOUT = 10.0  # a monitor must register this soon after connecting
 SNAPSHOT_EVERY = 10.0  # seconds between full CP lists on central.status
 SNAPSHOT_CHUNK = 200  # CPs per cps message
 OPEN = ("AUTHORIZED", "SUPPLYING")
+STATUS_FIELDS = ("id", "location", "price_eur_kwh", "city", "state")  # a CP on central.status
 HISTORY_LIMIT = 200  # past sessions sent to a driver that asks
 DENIALS = {
     "DISCONNECTED": "charging point is disconnected",
@@ -70,6 +71,7 @@ class ChargingPoint:
     detail: str = ""
     last_heartbeat: float = 0.0
     session: dict | None = None  # the open session
+    published: tuple | None = None  # what central.status last said about this CP
     weather: str | None = None  # why the weather keeps it out of service (R22), if it does
     announced: str | None = None  # the state last sent to the monitor
 
@@ -124,8 +126,8 @@ class Central(Role):
         self.cps = {}
         self._server = None
         self._ending = {}  # session id -> (timer handle, reason)
-        self._registrations = {}  # monitor link -> event set once it has registered
         self._changed_cps = set()
+        self._supplying = {}  # driver id -> the CP of its open supply, for the one-supply-per-driver rule
         self._last_snapshot = 0.0
         self._snapshot_wanted = False
         self.started_at = messages.now_iso()
@@ -147,16 +149,17 @@ class Central(Role):
         for session in self.store.open_sessions():
             cp = self.cps.get(session["cp"])
             if cp is not None:
-                cp.session = session
+                self._open(cp, session)
         for cp in self.cps.values():
             self._refresh(cp)
         bus = self.daemon.bus
         bus.barriers.append(self.store.flush)
         group = f"central-{self.daemon.name}"
-        bus.subscribe("driver.requests", self._on_request, group=group)
+        # Requests get a consumer of their own, so that they never queue behind a telemetry backlog.
+        bus.subscribe("driver.requests", self._on_request, group=f"{group}-requests")
         bus.subscribe("cp.telemetry", self._on_telemetry, group=group)
         try:
-            self._server = await serve(cfg.listen.host, cfg.listen.port, self._from_monitor, self._monitor_session, name="monitor")
+            self._server = await serve(cfg.listen.host, cfg.listen.port, self._from_monitor, self._monitor_connected, name="monitor")
         except OSError as e:
             raise EvdError(f"cannot listen on {cfg.listen}: {os.strerror(e.errno) if e.errno else e}") from None
         self.daemon.spawn(self._housekeeping())
@@ -182,34 +185,38 @@ class Central(Role):
 
     # -- monitors -----------------------------------------------------------------------------
 
-    async def _monitor_session(self, link):
-        registered = self._registrations[link] = asyncio.Event()
-        try:
-            await asyncio.wait_for(registered.wait(), REGISTER_TIMEOUT)
-        except TimeoutError:
+    def _monitor_connected(self, link):
+        # Callbacks rather than a task per connection: central may hold 10,000 monitors.
+        link.cp = None
+        overdue = asyncio.get_running_loop().call_later(REGISTER_TIMEOUT, self._registration_overdue, link)
+        link.when_closed(lambda link: (overdue.cancel(), self._monitor_closed(link)))
+
+    def _registration_overdue(self, link):
+        if link.cp is None:
             log.warning("monitor at %s did not register within %ss; hanging up", link.peer, REGISTER_TIMEOUT)
-            return
-        finally:
-            self._registrations.pop(link, None)
-        await link.closed.wait()
+            link.close()
+
+    def _monitor_closed(self, link):
         cp = link.cp
-        if cp.link is link:
+        if cp is not None and cp.link is link:
             cp.link, cp.health = None, "UNKNOWN"
             self.message(f"{cp.id} DISCONNECTED (monitor connection closed)")
             self.daemon.audit("INCIDENT", cp.id, "disconnected", "monitor connection closed")
             self._refresh(cp)
 
-    async def _from_monitor(self, link, opcode, fields):
-        cp = getattr(link, "cp", None)
+    def _from_monitor(self, link, opcode, fields):
+        # Synchronous, so that a heartbeat is handled straight from the socket's read callback.
+        cp = link.cp
         if opcode == "REG":
-            await self._register(link, (fields + [""] * 5)[:5])
-        elif cp is None or cp.link is not link:
+            return self._register(link, (fields + [""] * 5)[:5])
+        if cp is None or cp.link is not link:
             log.info("monitor at %s sent %s before registering", link.peer, opcode)
         elif opcode == "HB":
             health, detail = (fields + ["", ""])[:2]
             self._heartbeat(cp, health, detail)
         else:
             log.info("ignoring unknown message %s from monitor %s", opcode, cp.id)
+        return None
 
     async def _register(self, link, fields):
         cp_id, location, price_text, city, credential = fields
@@ -257,8 +264,6 @@ class Central(Role):
         await link.send("REGR", "OK", cp.location, f"{cp.price:g}", key)
         self.message(f"monitor of {cp_id} connected from {link.peer}")
         self.daemon.audit("AUTH", source, "monitor registration", "ok", cp=cp_id)
-        if link in self._registrations:
-            self._registrations[link].set()
         self._refresh(cp)
 
     def _heartbeat(self, cp, health, detail):
@@ -266,6 +271,8 @@ class Central(Role):
         if health not in ("OK", "KO"):
             return
         before = cp.health
+        if health == before and detail == cp.detail:
+            return  # nothing changed: the common case, thousands of times a second
         cp.health, cp.detail = health, detail
         if health == "KO" and before != "KO":
             self.message(f"{cp.id} BROKEN: {detail or 'engine KO'}")
@@ -281,9 +288,12 @@ class Central(Role):
         """Heartbeat timeouts, the status stream and batched writes, on one clock."""
         interval = min(0.25, self.config.heartbeat_timeout / 4)
         next_status = 0.0
+        asleep = time.monotonic()
         while True:
             now = time.monotonic()
-            for cp in self.cps.values():
+            # After a stall of the loop, heartbeats may be waiting unread in the sockets: look next time.
+            stalled = now - asleep > interval + self.config.heartbeat_timeout / 2
+            for cp in () if stalled else self.cps.values():
                 if cp.link is not None and now - cp.last_heartbeat > self.config.heartbeat_timeout:
                     self.message(f"{cp.id} DISCONNECTED (no heartbeat for {self.config.heartbeat_timeout})")
                     self.daemon.audit("INCIDENT", cp.id, "disconnected", "heartbeat timeout")
@@ -294,6 +304,7 @@ class Central(Role):
                 next_status = now + self.config.status_interval
                 self._publish_status()
             self.store.flush()
+            asleep = time.monotonic()
             await asyncio.sleep(interval)
 
     # -- requests from drivers and from CPs themselves -----------------------------------------
@@ -346,7 +357,7 @@ class Central(Role):
             )
         else:
             session["price"] = cp.price
-            cp.session = session
+            self._open(cp, session)
             self.store.save_session(session)
             self.message(f"driver {request['driver']} authorised at {cp.id} ({session['kwh_requested']:g} kWh at {cp.price:g} EUR/kWh)")
             self.daemon.audit("CHARGE", request["driver"], "supply request", "authorised", cp=cp.id, session=session["id"], origin=origin)
@@ -365,10 +376,14 @@ class Central(Role):
         if cp.state != "ACTIVE":
             reason = DENIALS.get(cp.state, f"charging point is {cp.state}")
             return f"{reason} ({cp.weather})" if cp.state == "STOPPED" and cp.weather and not cp.stopped else reason
-        for other in self.cps.values():
-            if other.session is not None and other.session["driver"] == request["driver"]:
-                return f"driver {request['driver']} already has a supply at {other.id}"
+        other = self._supplying.get(request["driver"])
+        if other is not None:
+            return f"driver {request['driver']} already has a supply at {other.id}"
         return None
+
+    def _open(self, cp, session):
+        cp.session = session
+        self._supplying[session["driver"]] = cp
 
     def _announce_outcome(self, session):
         bus = self.daemon.bus
@@ -417,7 +432,9 @@ class Central(Role):
             raise messages.MalformedMessage(f"{kind} for unknown session {message['session']!r} at {cp.id}")
         if session["status"] in FINAL_STATUSES:
             if kind == "ended":
-                if abs(session["kwh"] - message["kwh"]) > 1e-9:
+                if session["status"] == "INTERRUPTED" and message["seq"] > session["last_seq"] and message["kwh"] > session["kwh"]:
+                    self._correct(session, message)
+                elif abs(session["kwh"] - message["kwh"]) > 1e-9:
                     log.warning(
                         "engine of %s reports %s kWh for closed session %s; its ticket said %s",
                         cp.id,
@@ -425,7 +442,7 @@ class Central(Role):
                         session["id"],
                         session["kwh"],
                     )
-                self._send_ticket(session)  # the same ticket again, in case the first was lost
+                self._send_ticket(session)  # the same ticket again (or the corrected one), in case the first was lost
             return
         if kind == "started":
             if session["status"] == "AUTHORIZED":
@@ -500,6 +517,8 @@ class Central(Role):
         self.daemon.state.delete(("requests", session["id"]))
         if cp is not None and cp.session is not None and cp.session["id"] == session["id"]:
             cp.session = None
+            if self._supplying.get(session["driver"]) is cp:
+                del self._supplying[session["driver"]]
             self._refresh(cp)
         self.message(
             f"{session['cp']}: supply to {session['driver']} {status.lower()} ({reason}): {session['kwh']:g} kWh, {session['eur']:.2f} EUR"
@@ -516,6 +535,28 @@ class Central(Role):
             reason=reason,
         )
         self._send_ticket(session)
+
+    def _correct(self, session, message):
+        """The engine went on supplying after central closed the session (say, the stream was
+        down when central ordered it to end): bill what it really delivered."""
+        billed = session["kwh"]
+        session["kwh"] = energy(message["kwh"])
+        session["eur"] = cost(session["kwh"], session["price"])
+        session["last_seq"] = message["seq"]
+        self.store.save_session(session)
+        self.message(
+            f"{session['cp']}: the engine delivered {session['kwh']:g} kWh to {session['driver']}, not {billed:g}: corrected ticket, {session['eur']:.2f} EUR"
+        )
+        self.daemon.audit(
+            "CHARGE",
+            session["cp"],
+            "ticket corrected",
+            session["status"],
+            session=session["id"],
+            driver=session["driver"],
+            kwh=session["kwh"],
+            billed=billed,
+        )
 
     def _send_ticket(self, session):
         ticket = messages.make("ticket", **ticket_fields(session))
@@ -636,7 +677,10 @@ class Central(Role):
         path = ("cps", cp.id)
         if self.daemon.state.get(path) != tile:
             self.daemon.state.set(path, tile)
-            self._changed_cps.add(cp.id)
+            published = _published(tile)
+            if published != cp.published:  # live kWh stays off central.status: drivers get theirs on driver.events
+                cp.published = published
+                self._changed_cps.add(cp.id)
         if cp.session is not None:
             self.daemon.state.set(("requests", cp.session["id"]), _request_row(cp.session))
         if cp.link is not None and cp.announced != cp.state:
@@ -651,7 +695,7 @@ class Central(Role):
         for cp_id in sorted(self._changed_cps):
             cp = self.cps.get(cp_id)
             if cp is not None:
-                bus.publish("central.status", "central", messages.make("cp_state", cp=_public_tile(cp.tile())))
+                bus.publish("central.status", "central", messages.make("cp_state", cp=dict(zip(STATUS_FIELDS, cp.published, strict=True))))
         self._changed_cps.clear()
         now = time.monotonic()
         if self._snapshot_wanted or now - self._last_snapshot >= SNAPSHOT_EVERY:
@@ -669,6 +713,10 @@ async def _tell(link, *message):
         await link.send(*message)
     except LinkError:
         pass
+
+
+def _published(tile):
+    return tuple(tile[field] for field in STATUS_FIELDS)
 
 
 def _public_tile(tile):

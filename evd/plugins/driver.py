@@ -45,7 +45,7 @@ class Driver(Role):
         self.cps = {}
         self.current = None  # the request or supply in progress
         self.history = []  # tickets, newest first
-        self.seen_tickets = set()
+        self.seen_tickets = {}  # session -> its ticket
         self.run = None  # the request file being worked through
         self._central_seen = None
         self._outcome = None  # future resolved with the current request's ticket or denial
@@ -159,15 +159,20 @@ class Driver(Role):
         self._publish_state()
 
     def _on_ticket(self, message):
-        if message["session"] in self.seen_tickets:
-            return  # the same ticket again (at-least-once delivery)
-        self.seen_tickets.add(message["session"])
         ticket = {k: message[k] for k in ("session", "cp", "driver", "kwh", "eur", "status", "reason", "price", "started_at", "ended_at")}
-        self.history.insert(0, ticket)
+        earlier = self.seen_tickets.get(message["session"])
+        if earlier == ticket:
+            return  # the same ticket again (at-least-once delivery)
+        self.seen_tickets[message["session"]] = ticket
+        if earlier is not None:  # central corrected it: the engine delivered more than it had heard of
+            self.history = [ticket if t["session"] == ticket["session"] else t for t in self.history]
+        else:
+            self.history.insert(0, ticket)
         self.daemon.state.set(("history",), self.history[:HISTORY_SHOWN])
         self.daemon.bus.publish("driver.requests", self.id, messages.make("history_request", driver=self.id))
         self.message(
-            f"ticket from {ticket['cp']}: {ticket['kwh']:g} kWh, {ticket['eur']:.2f} EUR ({ticket['status'].lower()}{': ' + ticket['reason'] if ticket['reason'] else ''})"
+            f"{'corrected ticket' if earlier else 'ticket'} from {ticket['cp']}: {ticket['kwh']:g} kWh, {ticket['eur']:.2f} EUR"
+            f" ({ticket['status'].lower()}{': ' + ticket['reason'] if ticket['reason'] else ''})"
         )
         if self.current is not None and self.current.get("session") == message["session"]:
             self._conclude({k: ticket[k] for k in ("session", "cp", "driver", "kwh", "eur", "status", "reason")})

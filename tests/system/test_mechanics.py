@@ -125,6 +125,29 @@ def test_engine_killed_during_a_supply(network):
     assert len(network.tickets("D1")) == 1
 
 
+def test_energy_reported_after_central_closed_a_supply_corrects_its_ticket(network):
+    # Central closes a faulty supply with the last energy it heard of; if the engine later
+    # reports more (it went on while the stream was down), the driver is billed what it got.
+    build(network, cps=("A1",), drivers=("D1",), engine={"auto_plug": True})
+    network.nodes["driver-D1"].evctl_json("driver", "request", "A1", "--kwh", "100")
+    wait_for(lambda: (network.cps()["A1"]["kwh"] or 0) >= 1, message="some energy")
+    network.nodes["engine-A1"].kill()
+    wait_for(lambda: network.tickets("D1"), message="the interrupted ticket")
+    (first,) = network.tickets("D1")
+    (session,) = network.sessions(driver="D1")
+    late = dict(cp="A1", session=session["id"], driver="D1", kwh=first["kwh"] + 3, eur=0.0, seq=10**6, status="COMPLETED", reason=None)
+    inject(network, "cp.telemetry", "A1", [_sealed(network, "ended", **late)] * 2)  # delivered twice
+    wait_for(lambda: network.tickets("D1")[0]["kwh"] == first["kwh"] + 3, message="the corrected ticket")
+    (ticket,) = network.tickets("D1")  # replaced, not added
+    (row,) = network.sessions(driver="D1")
+    assert ticket["status"] == row["status"] == "INTERRUPTED"
+    assert ticket["kwh"] == row["kwh"] == first["kwh"] + 3 and ticket["eur"] == row["eur"] == round(row["kwh"] * 0.5, 2)
+    # A smaller figure afterwards (an old record) changes nothing.
+    inject(network, "cp.telemetry", "A1", [_sealed(network, "ended", **{**late, "kwh": first["kwh"], "seq": 10**6 + 1})])
+    time.sleep(1.0)  # give central the time to (not) act on it
+    assert [(t["kwh"], t["eur"]) for t in network.tickets("D1")] == [(row["kwh"], row["eur"])]
+
+
 def test_monitor_killed_then_restarted(network):
     build(network, cps=("A1",), drivers=())
     network.nodes["monitor-A1"].kill()
@@ -230,6 +253,15 @@ def test_garbage_and_malformed_records_are_skipped(network):
     assert len(network.tickets("D1")) == 1
     for name in ("central", "engine-A1", "driver-D1", "monitor-A1"):
         assert network.nodes[name].process.alive(), name
+
+
+def _sealed(network, kind, **fields):
+    """A telemetry record as the engine would send it: sealed with the key central gave its CP."""
+    from evd import messages
+    from evd.plugins import crypto
+
+    key = json.loads((network.root / "state" / f"engine-{fields['cp']}.journal").read_text())["key"]
+    return messages.encode(crypto.seal(key, "cp.telemetry", fields["cp"], messages.make(kind, **fields)))
 
 
 def _engine_port(network):
