@@ -1,8 +1,9 @@
 """Event-stream payloads (DESIGN.md §4): versioned JSON objects with ``v``, ``type``, ``id`` and ``ts``."""
 
 import datetime
+import itertools
 import json
-import uuid
+import os
 
 SCHEMA_VERSION = 1
 ENVELOPE = ("v", "type", "id", "ts")
@@ -16,9 +17,31 @@ def now_iso():
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class _Ids:
+    """Unique message ids, 32 hex digits like a uuid4: a random per-process prefix and a counter.
+
+    A uuid4 per message reads os.urandom each time (a system call that gives up the GIL):
+    at 10,000 messages a second that was 8% of central's loop.
+    """
+
+    def __init__(self):
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self):
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def next(self):
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+_ids = _Ids()
+
+
 def make(type_, **fields):
     """A new message of ``type_`` with a fresh id and time stamp."""
-    return {"v": SCHEMA_VERSION, "type": type_, "id": uuid.uuid4().hex, "ts": now_iso(), **fields}
+    return {"v": SCHEMA_VERSION, "type": type_, "id": _ids.next(), "ts": now_iso(), **fields}
 
 
 def encode(message):
