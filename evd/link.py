@@ -11,9 +11,12 @@ straight from the socket's read callback.
 import asyncio
 import collections
 import contextlib
+import fcntl
 import inspect
 import logging
 import socket
+import struct
+import termios
 
 from . import framing
 from .bus import Backoff
@@ -198,6 +201,16 @@ class Link(asyncio.Protocol):
             callback(self)
         else:
             self._close_callbacks.append(callback)
+
+    def unread(self):
+        """Bytes the peer has sent that we have not read yet (the kernel's count)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None or self.closed.is_set():
+            return 0
+        try:
+            return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return 0
 
     async def wait_closed(self, timeout):
         """Wait at most ``timeout`` seconds for the link to close; True if it has."""

@@ -295,6 +295,8 @@ class Central(Role):
             stalled = now - asleep > interval + self.config.heartbeat_timeout / 2
             for cp in () if stalled else self.cps.values():
                 if cp.link is not None and now - cp.last_heartbeat > self.config.heartbeat_timeout:
+                    if cp.link.unread():
+                        continue  # its heartbeats wait in our own socket: central is late, not the monitor
                     self.message(f"{cp.id} DISCONNECTED (no heartbeat for {self.config.heartbeat_timeout})")
                     self.daemon.audit("INCIDENT", cp.id, "disconnected", "heartbeat timeout")
                     link, cp.link, cp.health = cp.link, None, "UNKNOWN"

@@ -210,3 +210,21 @@ def test_messages_wait_behind_a_handler_that_is_still_sending():
         return seen
 
     assert run(scenario()) == ["A", "SLOW", "B", "C"]
+
+
+def test_unread_counts_what_the_peer_sent_and_we_have_not_read():
+    async def scenario():
+        links = []
+        server = await serve("127.0.0.1", 0, lambda *a: None, lambda link: links.append(link))
+        port = server.sockets[0].getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            await wait_until(lambda: links, message="the connection")
+            (link,) = links
+            link.transport.pause_reading()  # a busy loop, as far as this connection can tell
+            sock.sendall(framing.encode_frame("HB#OK#"))
+            await wait_until(lambda: link.unread() == len(framing.encode_frame("HB#OK#")), message="bytes waiting")
+            link.transport.resume_reading()
+            await wait_until(lambda: link.unread() == 0, message="read at last")
+        server.close()
+
+    run(scenario())
