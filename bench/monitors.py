@@ -5,7 +5,7 @@
 Each of the N charging points gets a real TCP connection to central speaking the framed
 protocol (DESIGN.md §6): ``REG#id#location#price#city#`` → ``REGR``, then ``HB#OK#`` every
 second (one ticker sweeps 1/20 of them every 50 ms); every frame from central is ACKed at
-once. A connection central drops is made again, a few at a time, like a real monitor would.
+once. A connection central drops is made again as a real monitor would (0.2 s, then backing off).
 
 The parent (``bench.scale``) listens on the UNIX socket ``--control``; this process sends it
 JSON lines: every 50 ms a batch ``{"reg": [[i, key]], "state": [[i, state]], "lost": [i]}``,
@@ -196,17 +196,34 @@ class MonitorFleet:
         self.send({"connected": {"registered": self.status()["registered"], "seconds": round(time.monotonic() - started, 2)}})
 
     async def reconnector(self):
-        """Monitors that central hung up on come back, like real ones, a few at a time."""
+        """Monitors that lost central come back like real ones (evd's Connector): each tries again
+        after 0.2 s, doubling to 5 s while central is away, at most CONNECT_WORKERS at once."""
+        gate = asyncio.Semaphore(CONNECT_WORKERS)
+        pending = set()
+
+        async def again(m):
+            delay = 0.2
+            try:
+                while m.link is None and not self.closing:
+                    await asyncio.sleep(delay)
+                    async with gate:
+                        if m.link is None and await self.connect(m, attempts=1):
+                            return
+                    delay = min(delay * 2, 5.0)
+            finally:
+                pending.discard(m)
+
+        tasks = set()
         while True:
-            await asyncio.sleep(1.0)
-            batch = []
-            while self.lost_links and len(batch) < CONNECT_WORKERS and not self.closing:
+            await asyncio.sleep(0.05)
+            while self.lost_links and not self.closing:
                 m = self.lost_links.popleft()
-                if m.link is None:
-                    batch.append(m)
-            if batch:
-                self.stats["reconnects"] += len(batch)
-                await asyncio.gather(*(self.connect(m, attempts=1) for m in batch))
+                if m.link is None and m not in pending:
+                    pending.add(m)
+                    self.stats["reconnects"] += 1
+                    task = asyncio.ensure_future(again(m))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
 
     async def ticker(self):
         period = 1.0 / SLICES

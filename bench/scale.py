@@ -21,11 +21,14 @@ Phases, each bounded in time:
    (central publishes it after applying the record);
 4. drain: no new telemetry until central has applied what was sent (bounded; if central
    is far behind, its rate meanwhile is ``drain_msgs_per_s``);
-5. catch-up (unless ``--no-catchup``, or the drain did not finish): central is stopped, a
+5. crash (unless ``--no-crash``, or the drain did not finish): central is SIGKILLed with every
+   supply running and started again at once; ``recovery_s`` is the time from the restart until
+   every supplying CP's monitor has been told SUPPLYING again (its real state);
+6. catch-up (unless ``--no-catchup``, or the drain did not finish): central is stopped, a
    backlog of telemetry is published, central is started again and its apply rate while
    catching up is ``central_msgs_per_s``; a plain client reads the same topic for
    ``raw_consume_msgs_per_s``;
-6. every supply ends; every driver must get exactly one ticket with the right energy, and
+7. every supply ends; every driver must get exactly one ticket with the right energy, and
    central's database says how much telemetry it applied (lost = sent − applied).
 
 Prints one JSON document on stdout (and to ``--out``); progress lines on stderr.
@@ -50,6 +53,7 @@ import time
 
 from evd import messages
 from evd.bus import OUTBOX_LIMIT
+from evd.daemon import SWITCH_INTERVAL
 from evd.money import cost
 
 from .bus import machine
@@ -76,6 +80,7 @@ TARGETS = {
     "central_rss_mb": ("<", 200, "central RSS < 200 MB (at 10k CPs)"),
     "lost": ("==", 0, "no telemetry lost"),
     "tickets": ("==", 0, "exactly one ticket per session, with the applied energy"),
+    "recovery_s": ("<=", 5, "central SIGKILLed and restarted: every CP in its real state within 5 s (at 1,000 CPs)"),
 }
 
 
@@ -671,6 +676,12 @@ async def drive(args, report, central, where, prefix, sampler, phase, processes)
             f"  sent {fleet.telemetry_sent} progress records; {report['unapplied_after_drain']} not applied after {phases['drain_s']} s of drain"
         )
 
+        if args.crash and drained:
+            phase[0] = "crash"
+            await crash(report, fleet, central, sampler)
+        elif args.crash:
+            report["errors"].append("crash: skipped, central had not applied the window's telemetry yet")
+
         if args.catchup and drained:
             phase[0] = "catch-up"
             await catch_up(args, report, fleet, central, sampler, db_path)
@@ -762,6 +773,46 @@ def finish_profiler(profiler, report, name="py_spy"):
     report[name] = {"output": profiler.args[-1], "exit_status": profiler.returncode}
     if profiler.returncode:
         report[name]["stderr"] = err.decode(errors="replace")[-500:]
+
+
+async def crash(report, fleet, central, sampler):
+    """SIGKILL central while every CP supplies, start it again at once, and time until every
+    monitor has been told SUPPLYING again (its real state: the supplies went on meanwhile)."""
+    supplying = [cp for cp in fleet.cps if cp.session is not None and cp.state == "SUPPLYING"]
+    if not supplying:
+        report["errors"].append("crash: no CP was shown SUPPLYING before the crash")
+        return
+    progress(f"crash: SIGKILL central with {len(supplying)} CPs supplying, then start it again")
+    killed = time.monotonic()
+    await asyncio.to_thread(central.kill)
+    await asyncio.sleep(0.2)  # the monitors' last news from before the crash arrive here first
+    for cp in supplying:
+        cp.state = None
+    central.start()
+    restarted = time.monotonic()
+    sampler.set_central(central.pid)
+    await asyncio.to_thread(central.wait_ready, 60)
+    ready = time.monotonic() - restarted
+
+    def shown():
+        return sum(1 for cp in supplying if cp.state == "SUPPLYING")
+
+    recovered = None
+    try:
+        await wait_until(
+            "every supplying CP shown SUPPLYING again", lambda: shown() == len(supplying), timeout=120, stall=30, measure=shown
+        )
+        recovered = time.monotonic()
+    except PhaseError as e:
+        report["errors"].append(f"crash: {e} ({shown()} of {len(supplying)})")
+    report["crash"] = {
+        "cps_supplying": len(supplying),
+        "ready_s": round(ready, 2),
+        "recovery_s": round(recovered - restarted, 2) if recovered else None,
+        "recovery_from_kill_s": round(recovered - killed, 2) if recovered else None,
+    }
+    report["recovery_s"] = report["crash"]["recovery_s"]
+    progress(f"  central answered after {ready:.2f} s; every CP shown SUPPLYING {report['recovery_s']} s after the restart")
 
 
 async def catch_up(args, report, fleet, central, sampler, db_path):
@@ -889,15 +940,18 @@ def judge(report):
         "central_rss_mb": report.get("central_rss_mb"),
         "lost": report.get("lost"),
         "tickets": (report.get("audit") or {}).get("failed"),
+        "recovery_s": report.get("recovery_s"),
     }
     targets = {}
     for name, (op, limit, text) in TARGETS.items():
         value = values[name]
         if name == "central_rss_mb" and report["cps"] < 10_000:
             text += f" (informative at {report['cps']} CPs)"
+        if name == "recovery_s" and report["cps"] != 1_000:
+            text += f" (informative at {report['cps']} CPs)"
         met = None
         if value is not None:
-            met = {"<": value < limit, ">=": value >= limit, "==": value == limit}[op]
+            met = {"<": value < limit, "<=": value <= limit, ">=": value >= limit, "==": value == limit}[op]
         targets[name] = {"target": text, "value": value, "met": met}
     return targets
 
@@ -984,6 +1038,7 @@ def parse_args(argv):
     parser.add_argument("--heartbeat-timeout", default="5s", help="central.heartbeat_timeout (default 5s)")
     parser.add_argument("--backlog", type=int, default=20_000, help="records in the catch-up backlog, at least 2 per CP (default 20000)")
     parser.add_argument("--no-catchup", dest="catchup", action="store_false", help="skip the catch-up phase (no central_msgs_per_s)")
+    parser.add_argument("--no-crash", dest="crash", action="store_false", help="skip the crash phase (no recovery_s)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="central's log level")
     parser.add_argument(
         "--py-spy",
@@ -1007,6 +1062,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as evd itself: the loop here also makes many socket calls
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     try:
         with contextlib.ExitStack() as stack:

@@ -33,6 +33,7 @@ def test_scale_harness_runs_and_loses_nothing():
         "central_rss_mb",
         "central_msgs_per_s",
         "raw_consume_msgs_per_s",
+        "recovery_s",
         "targets",
     ):
         assert report.get(field) is not None, field
@@ -41,6 +42,7 @@ def test_scale_harness_runs_and_loses_nothing():
     assert report["lost"] == 0 and report["telemetry_applied"] == report["telemetry_sent"]
     assert report["authorized"] == 100
     assert report["audit"]["failed"] == 0 and report["audit"]["tickets"] >= 100
+    assert report["crash"]["cps_supplying"] == 100  # central was SIGKILLed mid-supply and lost nothing
     assert "registered" in result.stderr  # progress lines go to stderr; stdout is the JSON document only
 
 
