@@ -9,7 +9,6 @@ import inspect
 import logging
 import os
 import signal
-import sys
 import time
 
 from . import __version__, logs, messages, paths
@@ -24,7 +23,6 @@ from .state import State
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 8.0  # seconds the role and transport get to finish their work on SIGTERM
-SWITCH_INTERVAL = 0.001  # seconds a thread may hold the GIL while another waits for it
 
 
 class Daemon:
@@ -47,9 +45,6 @@ class Daemon:
 
     def run(self):
         """Run until stopped; returns the exit status."""
-        # The loop gives up the GIL at every socket call (thousands a second on central) and
-        # must get it back from the stream's client threads: 1 ms instead of Python's 5 ms.
-        sys.setswitchinterval(SWITCH_INTERVAL)
         loop = asyncio.SelectorEventLoop()
         asyncio.set_event_loop(loop)
         try:
