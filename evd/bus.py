@@ -24,6 +24,7 @@ OUTBOX_LIMIT = 100_000  # messages kept while the broker is away; past it the ol
 SEND_BATCH = 500
 MAX_BACKLOG = 5_000  # records handed to the loop and not applied yet, per consumer
 YIELD_EVERY = 200  # records applied before the dispatcher lets sockets and timers run
+COMMIT_EVERY = 0.2  # seconds between commits of applied positions (a commit is a broker round trip)
 RETRY_BACKOFF = (0.2, 5.0)  # first and longest pause between reconnection attempts
 STOP_FLUSH_TIMEOUT = 5.0
 
@@ -303,6 +304,7 @@ class Consumer:
         backoff = Backoff()
         opened = False
         throttled = False
+        committed_at = 0.0
         while not self._stopping.is_set():
             try:
                 if not opened:
@@ -314,7 +316,10 @@ class Consumer:
                     topics = sorted({s.topic for s in self.subscriptions})
                 if changed:
                     self.resubscribe(topics)
-                self._commit_done()
+                if time.monotonic() - committed_at >= COMMIT_EVERY:
+                    # Not after every fetch: a replay after a crash is harmless (handlers are idempotent).
+                    committed_at = time.monotonic()
+                    self._commit_done()
                 behind = self._backlog > MAX_BACKLOG
                 if behind != throttled:
                     self.throttle(behind)
