@@ -53,7 +53,6 @@ import time
 
 from evd import messages
 from evd.bus import OUTBOX_LIMIT
-from evd.daemon import SWITCH_INTERVAL
 from evd.money import cost
 
 from .bus import machine
@@ -70,6 +69,7 @@ KWH_STEP = 0.01  # kWh per progress record: seq n carries n * KWH_STEP kWh
 PRICE = 0.5
 KWH_REQUESTED = 500.0  # central's default max_kwh: the supplies never complete on their own
 REPORT_EVERY = 5.0
+HEARTBEAT_TIMEOUT_LINE = "DISCONNECTED (no heartbeat for"  # in central's log
 PUBLISH_CHUNK = 1000
 
 
@@ -689,6 +689,9 @@ async def drive(args, report, central, where, prefix, sampler, phase, processes)
             report["catchup"] = {"skipped": "central had not applied the window's telemetry yet; drain_msgs_per_s is its catch-up rate"}
             report["central_msgs_per_s"] = report.get("drain_msgs_per_s")
 
+        # Counted now: the end phase stops the beats on purpose, and central then times them out.
+        report["central_heartbeat_timeouts"] = central.log_tail(10**8).count(HEARTBEAT_TIMEOUT_LINE)
+        report["monitor_disconnects_before_end"] = monitors.status.get("monitor_disconnects", 0)
         phase[0] = "end"
         monitors.command(beats=False)
         fleet.ending = True
@@ -1021,7 +1024,7 @@ def run(args, stack):
     if status not in (0, None):
         report["errors"].append(f"central exited with {status} on SIGTERM")
     log_text = central.log_tail(10**8)
-    report["central_heartbeat_timeouts"] = log_text.count("DISCONNECTED (no heartbeat for")
+    report.setdefault("central_heartbeat_timeouts", log_text.count(HEARTBEAT_TIMEOUT_LINE))
     report["central_log_errors"] = log_errors(log_text)
     report["targets"] = judge(report)
     return report
@@ -1062,7 +1065,6 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    sys.setswitchinterval(SWITCH_INTERVAL)  # as evd itself: the loop here also makes many socket calls
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     try:
         with contextlib.ExitStack() as stack:
