@@ -155,30 +155,41 @@ class Link(asyncio.Protocol):
 
     # -- sending --------------------------------------------------------------------------------
 
-    async def send(self, opcode, *fields):
-        """Send one message and wait for its ACK; raises LinkError (and hangs up) if none comes."""
+    async def send(self, opcode, *fields, timeout=None):
+        """Send one message and wait for its ACK; raises LinkError (and hangs up) if none comes.
+
+        With ``timeout``, give up after that many seconds in all (retransmissions included)
+        and raise LinkError, leaving the link open.
+        """
         frame = framing.encode_frame(framing.pack(opcode, *fields))
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         if self._send_lock is None:
             self._send_lock = asyncio.Lock()
         async with self._send_lock:
             for _attempt in range(self.retries + 1):
                 if self.closed.is_set():
                     raise LinkError(f"link to {self.peer} is closed")
-                self._answer = asyncio.get_running_loop().create_future()
+                wait = self.ack_timeout if deadline is None else min(self.ack_timeout, deadline - loop.time())
+                if wait <= 0:
+                    raise LinkError(f"{self.peer} did not acknowledge {opcode} within {timeout:g}s")
+                self._answer = loop.create_future()
                 self._write(frame)
-                if await _within(self._answer, self.ack_timeout, False):
+                if await _within(self._answer, wait, False):
                     return
             log.warning("%s %s: no ACK for %s after %d attempts; hanging up", self.name, self.peer, opcode, self.retries + 1)
             self.close()
             raise LinkError(f"{self.peer} did not acknowledge {opcode}")
 
     async def request(self, opcode, *fields, reply, timeout):
-        """Send a message and return the fields of the peer's next ``reply`` message."""
-        waiting = asyncio.get_running_loop().create_future()
+        """Send a message and return the fields of the peer's next ``reply`` message, all within ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        waiting = loop.create_future()
         self._replies[reply] = waiting
         try:
-            await self.send(opcode, *fields)
-            answer = await _within(waiting, timeout, None)
+            await self.send(opcode, *fields, timeout=timeout)
+            answer = await _within(waiting, max(0.0, deadline - loop.time()), None)
             if answer is None:
                 raise LinkError(f"no {reply} from {self.peer} within {timeout:g}s")
             return answer

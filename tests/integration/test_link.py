@@ -228,3 +228,31 @@ def test_unread_counts_what_the_peer_sent_and_we_have_not_read():
         server.close()
 
     run(scenario())
+
+
+def test_a_request_gives_up_within_its_timeout_retransmissions_included():
+    async def scenario():
+        async def silent(reader, writer):
+            while await reader.read(4096):  # a peer that never answers, not even with an ACK
+                pass
+            writer.close()
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        link = await open_link("127.0.0.1", port, lambda *a: None, ack_timeout=1.0, retries=3)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            await link.request("HEALTH", reply="HEALTHR", timeout=0.3)
+        except LinkError as e:
+            error = str(e)
+        took = loop.time() - started
+        closed = link.closed.is_set()
+        link.close()
+        server.close()
+        return error, took, closed
+
+    error, took, closed = run(scenario())
+    assert "did not acknowledge HEALTH within 0.3s" in error
+    assert took < 3.0  # not four ACK timeouts (4 s)
+    assert not closed  # a slow peer is not hung up on: the caller decides
