@@ -344,9 +344,8 @@ class Connector:
     async def run(self):
         while True:
             try:
-                link = await asyncio.wait_for(
-                    open_link(self.host, self.port, self.handler, name=self.name, **self.link_options), CONNECT_TIMEOUT
-                )
+                async with asyncio.timeout(CONNECT_TIMEOUT):  # not wait_for: see _within
+                    link = await open_link(self.host, self.port, self.handler, name=self.name, **self.link_options)
             except (TimeoutError, OSError) as e:
                 self._failures += 1
                 if self._failures == 1 or self._failures % 30 == 0:

@@ -10,6 +10,7 @@ It keeps two framed connections up, whatever the start order:
 """
 
 import asyncio
+import contextlib
 import logging
 import pathlib
 import time
@@ -177,10 +178,10 @@ class Monitor(Role):
             while True:
                 await link.send("HB", self.health, self.detail)
                 self._health_changed.clear()
-                try:
-                    await asyncio.wait_for(self._health_changed.wait(), self.config.check_interval)
-                except TimeoutError:
-                    pass
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the task's cancellation.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.check_interval):
+                        await self._health_changed.wait()
         finally:
             self.registered = False
             self.central_state = None
