@@ -1,19 +1,18 @@
 """``evd``: run, check or demo the daemon (DESIGN.md §2)."""
 
-import argparse
 import logging
 import sys
 
 from . import __version__, logs
 from . import config as configuration
-from .errors import EXIT_FAILURE, EvdError
+from .errors import EXIT_FAILURE, EvdError, OneLineErrorParser
 from .pluginmanager import DISABLE_ENV, load_plugins
 
 PROG = "evd"
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog=PROG,
         description="The EVCharging daemon: runs one role (central, engine, monitor or driver) from its YAML configuration.",
         epilog="See evd(8), evd.yaml(5) and evctl(1).",

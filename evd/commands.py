@@ -19,6 +19,7 @@ class Arg:
     flag: bool = False  # an option without a value
     metavar: str | None = None
     default: object = None
+    required: bool = False  # an option that must be given
 
     @property
     def dest(self):
@@ -63,7 +64,7 @@ def _usage_of(arg, optional=False):
         text = (arg.metavar or arg.name.upper()) + ("…" if arg.nargs == "*" else "")
         return f"[{text}]" if optional and arg.nargs in ("?", "*") else text
     text = arg.name if arg.flag else f"{arg.name} {arg.metavar or arg.dest.upper()}"
-    return f"[{text}]" if optional else text
+    return f"[{text}]" if optional and not arg.required else text
 
 
 _IDS = Arg("ids", "charging point ids", nargs="*", metavar="ID")
@@ -98,8 +99,8 @@ BUILTIN_COMMANDS = (
         role="central",
         args=(
             Arg("id", "charging point id", metavar="ID"),
-            Arg("--location", "where it is (street address)", metavar="L"),
-            Arg("--price", "price in EUR per kWh", type=float, metavar="P"),
+            Arg("--location", "where it is (street address)", metavar="L", required=True),
+            Arg("--price", "price in EUR per kWh", type=float, metavar="P", required=True),
             Arg("--city", "city, for the weather watcher", metavar="C"),
         ),
         mutating=True,

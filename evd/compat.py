@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from . import config as configuration
-from .errors import EvdError
+from .errors import EvdError, OneLineErrorParser
 from .pluginmanager import load_plugins
 
 
@@ -34,7 +34,7 @@ def _common(parser):
 
 
 def central_main(argv=None):
-    parser = _common(argparse.ArgumentParser(prog="EV_Central", description="EV_Central: the control centre (evd in the central role)."))
+    parser = _common(OneLineErrorParser(prog="EV_Central", description="EV_Central: the control centre (evd in the central role)."))
     parser.add_argument("port", type=_port, help="TCP port where monitors connect")
     parser.add_argument("broker", type=_host_port, help="Kafka bootstrap server, host:port")
     parser.add_argument("database", nargs="?", default="central.db", help="SQLite database file (default: central.db)")
@@ -50,7 +50,7 @@ def central_main(argv=None):
 
 def engine_main(argv=None):
     parser = _common(
-        argparse.ArgumentParser(
+        OneLineErrorParser(
             prog="EV_CP_E", description="EV_CP_E: a charging point's engine (evd in the engine role); its CP id comes from its monitor."
         )
     )
@@ -67,7 +67,7 @@ def engine_main(argv=None):
 
 
 def monitor_main(argv=None):
-    parser = _common(argparse.ArgumentParser(prog="EV_CP_M", description="EV_CP_M: a charging point's monitor (evd in the monitor role)."))
+    parser = _common(OneLineErrorParser(prog="EV_CP_M", description="EV_CP_M: a charging point's monitor (evd in the monitor role)."))
     parser.add_argument("engine", type=_host_port, help="the engine's address, host:port")
     parser.add_argument("central", type=_host_port, help="central's address, host:port")
     parser.add_argument("cp_id", metavar="cp-id", help="this charging point's id")
@@ -83,7 +83,7 @@ def monitor_main(argv=None):
 
 
 def driver_main(argv=None):
-    parser = _common(argparse.ArgumentParser(prog="EV_Driver", description="EV_Driver: a driver's app (evd in the driver role)."))
+    parser = _common(OneLineErrorParser(prog="EV_Driver", description="EV_Driver: a driver's app (evd in the driver role)."))
     parser.add_argument("broker", type=_host_port, help="Kafka bootstrap server, host:port")
     parser.add_argument("driver_id", metavar="driver-id", help="this driver's id")
     parser.add_argument("requests_file", metavar="requests-file", nargs="?", help="file of CP ids to request one after another")

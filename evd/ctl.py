@@ -12,7 +12,7 @@ import textwrap
 from . import __version__, paths
 from .client import ControlClient
 from .commands import all_commands, read_requests_file
-from .errors import CommandError, EvdError, UnreachableError, UsageError
+from .errors import CommandError, EvdError, OneLineErrorParser, UnreachableError, UsageError
 
 PROG = "evctl"
 
@@ -33,7 +33,7 @@ def command_summary(table, width=79, column=28):
 
 
 def build_parser(table):
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog=PROG,
         usage="%(prog)s [-h] [-n NAME | -s SOCKET] [--json] [--version] COMMAND ...",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -50,7 +50,7 @@ def build_parser(table):
     target.add_argument("-s", "--socket", metavar="SOCKET", help="path of the daemon's control socket")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="word0", metavar="COMMAND", help=argparse.SUPPRESS)
+    subparsers = parser.add_subparsers(dest="word0", metavar="COMMAND", help=argparse.SUPPRESS, prog=PROG)
     subparsers.required = True
     groups = {}
     for spec in table.values():
@@ -84,7 +84,9 @@ def _add_args(parser, spec):
         elif arg.flag:
             target.add_argument(arg.name, dest=arg.dest, action="store_true", help=arg.help)
         else:
-            target.add_argument(arg.name, dest=arg.dest, help=arg.help, type=arg.type, metavar=arg.metavar, default=arg.default)
+            target.add_argument(
+                arg.name, dest=arg.dest, help=arg.help, type=arg.type, metavar=arg.metavar, default=arg.default, required=arg.required
+            )
 
 
 def resolve_socket(args):

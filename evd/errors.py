@@ -1,5 +1,7 @@
 """Exceptions that carry the exit codes of DESIGN.md §2 (0 ok, 1 failure, 2 usage, 3 unreachable, 4 refused)."""
 
+import argparse
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -49,7 +51,7 @@ class CommandError(EvdError):
         "not_found": EXIT_REFUSED,
         "refused": EXIT_REFUSED,
         "not_permitted": EXIT_REFUSED,
-        "timeout": EXIT_REFUSED,
+        "timeout": EXIT_FAILURE,  # no answer in time: nothing was refused
         "unavailable": EXIT_FAILURE,
         "internal": EXIT_FAILURE,
     }
@@ -70,3 +72,12 @@ class UnreachableError(EvdError):
     """The daemon's control socket could not be reached."""
 
     exit_code = EXIT_UNREACHABLE
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line ``PROG: command: message`` and exit status 2."""
+
+    def error(self, message):
+        program, _, command = self.prog.partition(" ")
+        where = f"{command}: " if command else ""
+        self.exit(EXIT_USAGE, f"{program}: {where}{message} (see '{self.prog} --help')\n")

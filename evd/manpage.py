@@ -245,7 +245,8 @@ with status 4.
 The command succeeded.
 .TP
 .B 1
-Runtime failure: the daemon could not carry the command out.
+Runtime failure: the daemon could not carry the command out, or its answer (for
+\fBdriver request \-\-wait\fR: central's) did not come in time.
 .TP
 .B 2
 Usage error: a bad command line or bad arguments, or several daemons to choose from.
@@ -256,7 +257,7 @@ lost.
 .TP
 .B 4
 The command was refused: the daemon's role does not serve it, the state does not allow it,
-an unknown id, not permitted, or no answer in time.
+an unknown id, or not permitted.
 .TP
 .B 130
 Interrupted (Ctrl\-C).
