@@ -14,7 +14,12 @@ class MalformedMessage(ValueError):
 
 
 def now_iso():
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(datetime.datetime.now(datetime.UTC))
+
+
+def iso(when):
+    """An aware datetime as messages and the databases write times: UTC, milliseconds, ``Z``."""
+    return when.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _Ids:

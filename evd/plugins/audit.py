@@ -6,6 +6,7 @@ in batches by a timer so that no supply ever waits for them. Turn it off with
 """
 
 import asyncio
+import datetime
 import json
 import logging
 import sqlite3
@@ -14,6 +15,7 @@ import attrs
 import sqlite_utils
 
 import evd
+from evd import messages
 from evd.errors import CommandError
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,22 @@ def evd_control_commands(daemon):
         limit = args.get("limit") or 100
         if not isinstance(limit, int) or limit < 1:
             raise CommandError("bad_args", "--limit must be a positive whole number")
-        return audit.query(args.get("since"), limit)
+        return audit.query(_since(args.get("since")), limit)
 
     return {"audit": query}
+
+
+def _since(text):
+    """``--since`` as stored times are written (UTC, ``…T10:00:00.000Z``), so they compare as text.
+
+    Any ISO 8601 form Python reads is accepted; a time without an offset is taken as UTC.
+    """
+    if not text:
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise CommandError("bad_args", f"--since: not an ISO 8601 date or time: {text!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return messages.iso(when)

@@ -187,9 +187,7 @@ class Driver(Role):
         if kwh <= 0:
             raise CommandError("bad_args", "--kwh must be a positive number")
         expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=self.config.request_timeout)
-        message = messages.make(
-            "request", driver=self.id, cp=cp, kwh=kwh, expires_at=expires.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        )
+        message = messages.make("request", driver=self.id, cp=cp, kwh=kwh, expires_at=messages.iso(expires))
         self.current = _request(message["id"], cp, kwh)
         self._outcome = asyncio.get_running_loop().create_future()
         self._timeout = asyncio.get_running_loop().call_later(self.config.request_timeout, self._timed_out, message["id"])

@@ -1,5 +1,6 @@
 """Release-2 plugins through real daemons: registry, authentication, audit (R18, R19, R21)."""
 
+import datetime
 import json
 import os
 
@@ -70,6 +71,12 @@ def test_supplies_are_audited_and_queryable(local_network):
     since = ended["time"]
     newer = central.evctl_json("audit", "--since", since)
     assert newer and all(r["time"] >= since for r in newer)
+    # The same instant written with an offset selects the same records.
+    moment = datetime.datetime.fromisoformat(since).astimezone(datetime.timezone(datetime.timedelta(hours=2)))
+    assert central.evctl_json("audit", "--since", moment.isoformat())[-1] == newer[-1]  # the oldest one kept
+    assert central.evctl_json("audit", "--since", "2999-01-01") == []
+    bad = central.evctl("audit", "--since", "yesterday")
+    assert bad.returncode == 2 and "not an ISO 8601 date or time: 'yesterday'" in bad.stderr
     assert len(central.evctl_json("audit", "--limit", "2")) == 2
 
 
@@ -85,7 +92,7 @@ def test_disabling_the_extras_leaves_the_rest_working(local_network, monkeypatch
     assert result.returncode == 0 and json.loads(result.stdout)["status"] == "COMPLETED"
     refused = central.evctl("audit")
     assert refused.returncode == 4 and "unknown command 'audit'" in refused.stderr
-    assert central.evctl("cp", "register", "X9").returncode == 4
+    assert central.evctl("cp", "register", "X9", "--location", "Lab", "--price", "0.3").returncode == 4
 
 
 def test_plugins_can_be_turned_off_in_config(local_network):
@@ -95,7 +102,7 @@ def test_plugins_can_be_turned_off_in_config(local_network):
     central.start()
     off = central.evctl("audit")
     assert off.returncode == 1 and "turned off" in off.stderr
-    assert central.evctl("cp", "register", "X9").returncode == 4
+    assert central.evctl("cp", "register", "X9", "--location", "Lab", "--price", "0.3").returncode == 4
     assert central.evctl_json("cp", "list") == []
 
 
