@@ -8,6 +8,7 @@ other sections (``central``, ``engine``, …) and the transport options through 
 
 import difflib
 import ipaddress
+import os
 import pathlib
 import re
 import types
@@ -19,6 +20,8 @@ from . import yamlfile
 from .errors import ConfigError
 
 SITE_FILE_NAME = "evd.yaml"
+SITE_FILE = pathlib.Path("/etc/evcharging") / SITE_FILE_NAME
+SITE_ENV = "EVD_SITE_CONFIG"  # another site-wide file; empty for none (the demo, tests)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 
@@ -127,12 +130,23 @@ class Schema:
 CORE_KEYS = ("name", "role", "transport", "control", "log")
 
 
-def site_file_for(path):
-    """The site-wide file layered under ``path``: ``evd.yaml`` in the same directory."""
-    site = pathlib.Path(path).resolve().parent / SITE_FILE_NAME
-    if site.is_file() and site != pathlib.Path(path).resolve():
-        return site
-    return None
+def site_files_for(path):
+    """The site-wide files layered under ``path``, in order (DESIGN.md §3).
+
+    ``/etc/evcharging/evd.yaml`` (or ``$EVD_SITE_CONFIG``; empty: none) for every instance,
+    then ``evd.yaml`` beside the instance file, so that a copied tree of configs carries its own.
+    """
+    instance = pathlib.Path(path).resolve()
+    configured = os.environ.get(SITE_ENV)
+    fixed = SITE_FILE if configured is None else (pathlib.Path(configured) if configured else None)
+    files = []
+    for candidate in (fixed, instance.parent / SITE_FILE_NAME):
+        if candidate is None or not candidate.is_file():
+            continue
+        candidate = candidate.resolve()
+        if candidate != instance and candidate not in files:
+            files.append(candidate)
+    return files
 
 
 def dropin_files(path):
@@ -146,8 +160,8 @@ def load(path, schema, overrides=(), site=True):
     """Read, layer and validate the configuration of one instance."""
     files = []
     tree = yamlfile.Mapping({}, str(path), None)
-    site_path = site_file_for(path) if site else None
-    for layer in ([site_path] if site_path else []) + [pathlib.Path(path)] + dropin_files(path):
+    site_paths = site_files_for(path) if site else []
+    for layer in site_paths + [pathlib.Path(path)] + dropin_files(path):
         tree = yamlfile.merge(tree, yamlfile.load_file(layer))
         files.append(str(layer))
     # The instance file is where a missing key belongs.

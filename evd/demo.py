@@ -18,6 +18,7 @@ import time
 import yaml
 
 from .client import ControlClient
+from .config import SITE_ENV
 from .errors import EvdError, UsageError
 
 SAMPLE_CPS = (
@@ -137,11 +138,17 @@ class Demo:
 
     def start(self, names):
         evd = [sys.executable, "-m", "evd.cli"]
+        # The demo is self-contained: a site's /etc/evcharging/evd.yaml (Kafka, say) stays out of it.
+        env = {**os.environ, SITE_ENV: ""}
         for name in names:
             with open(self.dir / "log" / f"{name}.log", "ab") as log:
                 # A session of its own: the terminal's Ctrl-C reaches the demo, which stops them in order.
                 self.procs[name] = subprocess.Popen(
-                    [*evd, "run", "-c", str(self.dir / f"{name}.yaml")], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    [*evd, "run", "-c", str(self.dir / f"{name}.yaml")],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env=env,
                 )
 
     def stop(self):

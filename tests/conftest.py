@@ -1,3 +1,4 @@
+import os
 import pathlib
 import shutil
 import tempfile
@@ -7,6 +8,10 @@ import pytest
 from helpers import EvdProcess, make_env
 
 PLUGIN_SOURCE = pathlib.Path(__file__).parent / "plugins" / "evd_testplugin.py"
+
+# The daemons under test read only the configs the tests write, whatever this machine's
+# /etc/evcharging/evd.yaml says.
+os.environ.setdefault("EVD_SITE_CONFIG", "")
 
 
 @pytest.fixture

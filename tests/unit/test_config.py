@@ -4,7 +4,7 @@ import attrs
 import pytest
 
 from evd import config
-from evd.config import Duration, HostPort
+from evd.config import SITE_ENV, Duration, HostPort
 from evd.errors import ConfigError
 
 
@@ -165,6 +165,19 @@ def test_layers_site_instance_dropins_and_overrides(tmp_path):
     assert cfg.section("central").heartbeat_timeout == 2
     assert cfg.section("central").open_registration is False
     assert cfg.files == (str(tmp_path / "evd.yaml"), str(tmp_path / "central.yaml"), str(tmp_path / "central.d" / "10-local.yaml"))
+
+
+def test_the_machine_site_file_is_layered_under_instances_anywhere(tmp_path, monkeypatch):
+    site = write(tmp_path, "site.yaml", "transport: {kind: kafka, bootstrap: 'site:9092'}\nlog: {level: debug}\n")
+    monkeypatch.setenv(SITE_ENV, str(site))
+    (tmp_path / "elsewhere").mkdir()
+    write(tmp_path / "elsewhere", "evd.yaml", "log: {level: warning}\n")
+    cfg = load(tmp_path / "elsewhere", "role: central\n", name="central.yaml")
+    assert cfg.transport.options.bootstrap == HostPort("site", 9092)
+    assert cfg.log.level == "warning"  # the directory's evd.yaml comes after the machine's
+    assert cfg.files == (str(site), str(tmp_path / "elsewhere" / "evd.yaml"), str(tmp_path / "elsewhere" / "central.yaml"))
+    monkeypatch.setenv(SITE_ENV, "")
+    assert load(tmp_path / "elsewhere", "role: central\n", name="central.yaml").transport.kind == "local"
 
 
 def test_error_in_site_file_points_there(tmp_path):
