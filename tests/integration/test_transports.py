@@ -9,6 +9,7 @@ import pytest
 from kafka import KafkaProducer
 
 from evd import messages
+from evd.bus import COMMIT_EVERY
 
 from transport_harness import make_transport, new_prefix, wait_until
 
@@ -96,6 +97,38 @@ def test_at_least_once_across_a_consumer_restart(factory):
     assert (first.numbers() | second.numbers()) == set(range(400))
     # Committed positions mean the restarted consumer does not start over from the beginning.
     assert 0 not in second.numbers() or len(first.items) < 5
+
+
+def test_positions_are_committed_only_once_the_barrier_stored_the_records(factory):
+    """A role's store (the barrier) failing means its records come again after a restart."""
+
+    async def consume_once(barrier, until):
+        consumer, got = factory("consumer"), Collector()
+        consumer.barriers.append(barrier)
+        consumer.subscribe("driver.requests", got, group="central")
+        await consumer.start()
+        await wait_until(lambda: until <= got.numbers(), message=f"records {sorted(until)}")
+        await asyncio.sleep(2 * COMMIT_EVERY)  # a commit would have happened by now
+        await consumer.stop()
+        return got.numbers()
+
+    def broken_store():
+        raise OSError("disk full")
+
+    async def scenario():
+        producer = factory("producer")
+        await producer.start()
+        publish_numbers(producer, 20, topic="driver.requests")
+        unstored = await consume_once(broken_store, set(range(20)))
+        again = await consume_once(lambda: None, set(range(20)))  # nothing was committed
+        publish_numbers(producer, 1, topic="driver.requests", start=99)
+        after = await consume_once(lambda: None, {99})
+        await producer.stop()
+        return unstored, again, after
+
+    unstored, again, after = run(scenario())
+    assert unstored == again == set(range(20))
+    assert after == {99}  # stored and committed: not delivered a third time
 
 
 def test_live_subscription_starts_at_the_newest(factory):
