@@ -106,7 +106,7 @@ async def measure_transport(make, count, keys, timeout, stall):
     try:
         await consumer.start()
         await producer.start()
-        # Connections, topics and the group join happen before the clock starts.
+        # Connections, topics and the consumer's first positions happen before the clock starts.
         started = time.perf_counter()
         producer.publish(TOPIC, "warmup", messages.make("warmup"))
         await phase("warm-up", receiver.warmed.wait(), timeout)

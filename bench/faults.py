@@ -125,7 +125,7 @@ class Network:
         self.prefix = new_prefix()
         transport = {"kind": args.transport, "topic_prefix": self.prefix}
         if args.transport == "kafka":
-            transport.update(bootstrap=where["bootstrap"], rebalance_timeout="1500ms")
+            transport.update(bootstrap=where["bootstrap"])
         else:
             transport["path"] = str(where["path"])
         self.where = where

@@ -460,7 +460,7 @@ class Fleet:
 def central_config(args, root, prefix, where, port):
     transport = {"kind": args.transport, "topic_prefix": prefix}
     if args.transport == "kafka":
-        transport.update(bootstrap=where["bootstrap"], rebalance_timeout="1500ms")
+        transport.update(bootstrap=where["bootstrap"])
     else:
         transport["path"] = str(where["path"])
     return {

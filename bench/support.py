@@ -16,12 +16,10 @@ import uuid
 
 import attrs
 
-from evd.config import Duration, HostPort, TransportConfig
+from evd.config import HostPort, TransportConfig
 from evd.plugins.kafka import KafkaOptions, KafkaTransport
 from evd.plugins.local import LocalOptions, LocalTransport
 
-# tansu completes a consumer-group join only after the rebalance timeout: keep it short.
-REBALANCE = Duration(1.5)
 PARTITIONS = 3
 
 # Environment variables tansu reads that could move it off loopback or off memory storage.
@@ -48,7 +46,7 @@ class BenchDaemon:
 def make_transport(kind, prefix, *, bootstrap=None, path=None, name="bench"):
     """A transport of ``kind`` without a daemon: Kafka at ``bootstrap`` or the SQLite log at ``path``."""
     if kind == "kafka":
-        options = KafkaOptions(bootstrap=HostPort.parse(bootstrap), partitions=PARTITIONS, rebalance_timeout=REBALANCE)
+        options = KafkaOptions(bootstrap=HostPort.parse(bootstrap), partitions=PARTITIONS)
         cls = KafkaTransport
     elif kind == "local":
         options = LocalOptions(path=pathlib.Path(path))

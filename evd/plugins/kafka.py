@@ -11,7 +11,7 @@ import time
 import typing
 
 import attrs
-from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import CommitFailedError, KafkaTimeoutError, RebalanceInProgressError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
@@ -30,8 +30,8 @@ class KafkaOptions:
     bootstrap: HostPort = HostPort("localhost", 9092)
     partitions: int = attrs.field(default=3, validator=positive)
     replication_factor: int = attrs.field(default=1, validator=positive)
-    #: kafka-python's max_poll_interval_ms: the group rebalance timeout. Groups join only
-    #: after it on brokers such as tansu; consumers here poll continuously, so it can be short.
+    #: kafka-python's max_poll_interval_ms. evd's consumers take their partitions without
+    #: joining their group, so it no longer matters; accepted for existing configurations.
     rebalance_timeout: Duration = attrs.field(default=Duration(10), validator=positive)
     #: How long the broker may hold a fetch while it waits for data (kafka-python's default,
     #: 500 ms, adds that much to each hop on brokers that wait it out with some partitions empty).
@@ -141,26 +141,27 @@ class KafkaTransport(Transport):
 
 
 class KafkaGroupConsumer(Consumer):
-    """A consumer thread; with a group it commits, without one it follows the newest records."""
+    """A consumer thread; with a group it commits, without one it follows the newest records.
+
+    Each evd group has one member (``central-NAME``, ``engine-CP``, ``driver-ID``), so the
+    consumer takes every partition itself: the group stores its offsets, but nobody joins,
+    rebalances or heartbeats. A group join costs seconds on tansu, and kafka-python 3.0 busy-
+    loops a joined consumer whose broker stops answering (engines then missed health checks).
+    """
 
     client = None
     _last_liveness = 0.0
     _alive = False
+    _commits_refused = False
 
     def open(self):
         transport = self.transport
-        rebalance_ms = int(transport.options.rebalance_timeout * 1000)
         self.client = KafkaConsumer(
             **transport.client_args(),
-            group_id=self.group,
-            # Static membership: a daemon restarted after a crash takes its old place at once
-            # instead of waiting for the dead member's session to expire.
-            group_instance_id=f"{self.group}.{transport.daemon.name}" if self.group else None,
+            group_id=self.group,  # where committed offsets are kept; positions start there
             enable_auto_commit=False,
             auto_offset_reset="earliest" if self.group else "latest",
-            max_poll_interval_ms=rebalance_ms,
-            session_timeout_ms=max(6000, min(rebalance_ms, 30000)),
-            heartbeat_interval_ms=1000,
+            max_poll_interval_ms=int(transport.options.rebalance_timeout * 1000),
             fetch_max_wait_ms=max(1, int(transport.options.fetch_max_wait * 1000)),
         )
         self._assigned = set()
@@ -168,22 +169,20 @@ class KafkaGroupConsumer(Consumer):
 
     def resubscribe(self, topics):
         self.transport.ensure_topics(topics)
-        # Join only once the broker describes every topic: a group formed before that gets no
-        # partitions, and would wait for the next metadata refresh (minutes) to get any.
+        # Only once the broker describes every topic: partitions missed now would be missed
+        # until the next metadata refresh (minutes).
         partitions = set()
         for topic in topics:
             numbers = self.client.partitions_for_topic(topic)
             if not numbers:
                 raise ConnectionError(f"no metadata for topic {topic} yet")
             partitions.update(TopicPartition(topic, n) for n in numbers)
-        if self.group:
-            self.ready = False  # until the group hands us our partitions
-            self.client.subscribe(topics=topics, listener=_LogRebalance(self))
-            return
         new = partitions - self._assigned
         self.client.assign(sorted(partitions))
-        if new:
+        if new and not self.group:
             self.client.seek_to_end(*new)
+        elif new:
+            log.info("%s: following %s", self.group, ", ".join(sorted({tp.topic for tp in new})))
         self._assigned = partitions
         self.ready = True
 
@@ -211,11 +210,14 @@ class KafkaGroupConsumer(Consumer):
             return
         try:
             self.client.commit({tp: OffsetAndMetadata(offset + 1, None, -1) for tp, (_, offset) in done.items()})
-        except RebalanceInProgressError:
-            return False  # commit them once the group has settled
-        except CommitFailedError as e:
-            # The partitions moved to another member during a rebalance: it will redeliver.
-            log.info("offsets not committed after a rebalance: %s", e)
+        except (RebalanceInProgressError, CommitFailedError) as e:
+            # Another client has joined this group as a member (a second daemon of the same
+            # name, an older evd): the broker refuses our offsets; keep them and say so, once.
+            if not self._commits_refused:
+                log.warning("%s: offsets not committed (%s): is another consumer using this group?", self.group, e)
+            self._commits_refused = True
+            return False
+        self._commits_refused = False
         return True
 
     def keep_alive(self):
@@ -240,20 +242,6 @@ class KafkaGroupConsumer(Consumer):
         if self.client is not None:
             self.client.close(autocommit=False)
             self.client = None
-
-
-class _LogRebalance(ConsumerRebalanceListener):
-    """Rebalances in the log; offsets are committed by the consumer thread between polls."""
-
-    def __init__(self, consumer):
-        self.consumer = consumer
-
-    def on_partitions_revoked(self, revoked):
-        log.debug("%s: partitions revoked: %s", self.consumer.group, sorted(revoked))
-
-    def on_partitions_assigned(self, assigned):
-        self.consumer.ready = bool(assigned)
-        log.info("%s: partitions assigned: %s", self.consumer.group, sorted(assigned))
 
 
 KafkaTransport.consumer_class = KafkaGroupConsumer

@@ -73,7 +73,7 @@ class Network:
         self.prefix = f"ev{uuid.uuid4().hex[:8]}"
         transport = {"kind": kind, "topic_prefix": self.prefix}
         if kind == "kafka":
-            transport.update(bootstrap=bootstrap, rebalance_timeout="1500ms")
+            transport.update(bootstrap=bootstrap)
         else:
             transport["path"] = str(self.root / "state" / "bus.db")
         (self.root / "evd.yaml").write_text(yaml.safe_dump({"transport": transport, "log": {"level": "debug"}}))
@@ -127,7 +127,7 @@ class Network:
             self.nodes[name].process.wait_ready(self.nodes[name].socket)
 
     def wait_stream_ready(self, timeout=40):
-        """Every daemon's consumers have joined (Kafka groups join only after a rebalance delay)."""
+        """Every daemon's consumers follow their topics (they have their partitions and positions)."""
 
         def ready():
             return all(
@@ -136,7 +136,7 @@ class Network:
                 if node.process and node.process.alive()
             )
 
-        wait_for(ready, timeout, message="every consumer group to join")
+        wait_for(ready, timeout, message="every consumer to follow its topics")
 
     def stop_all(self):
         for node in self.nodes.values():

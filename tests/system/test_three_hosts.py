@@ -115,7 +115,7 @@ def provision(lab, host, etc, state):
         # Drop-ins shorten the cadence for the test, leaving the provisioned files as shipped.
         dropin = pathlib.Path(etc) / f"{name}.d"
         dropin.mkdir(exist_ok=True)
-        (dropin / "test.yaml").write_text(yaml.safe_dump({**FAST[name.split("-")[0]], "transport": {"rebalance_timeout": "1500ms"}}))
+        (dropin / "test.yaml").write_text(yaml.safe_dump(FAST[name.split("-")[0]]))
     return names
 
 

@@ -74,13 +74,12 @@ def test_assignment_commands_over_a_real_broker(short_tmp, kafka_bootstrap):
         "monitor": ["EV_CP_M", f"127.0.0.1:{engine_port}", f"127.0.0.1:{central_port}", "ALC1", "C/ Italia 5", "0.54"],
         "driver": ["EV_Driver", kafka_bootstrap, "D1"],
     }
-    fast = ["--set", "transport.rebalance_timeout=1500ms"]
     procs = {}
     try:
         for name, argv in commands.items():
             with open(short_tmp / f"{name}.log", "wb") as log:
                 procs[name] = subprocess.Popen(
-                    [str(BIN / argv[0]), *argv[1:], *fast], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=short_tmp
+                    [str(BIN / argv[0]), *argv[1:]], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=short_tmp
                 )
         central = short_tmp / "central.sock"
         wait_for(
