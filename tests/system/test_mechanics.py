@@ -166,10 +166,12 @@ def test_central_killed_during_a_supply_and_restarted(network):
     monitors = [network.nodes[f"monitor-{cp}"].process for cp in ("A1", "A2")]
     for monitor in monitors:
         monitor.signal(signal.SIGSTOP)  # so that none registers before we look
-    central.start()
-    first = network.cps()
-    for monitor in monitors:
-        monitor.signal(signal.SIGCONT)
+    try:
+        central.start()
+        first = network.cps()
+    finally:
+        for monitor in monitors:
+            monitor.signal(signal.SIGCONT)
     assert {cp["state"] for cp in first.values()} == {"DISCONNECTED"}  # R2: nothing known yet
     wait_for(lambda: network.tickets("D1"), timeout=30, message="the ticket after central's restart")
     network.wait_all("ACTIVE", ["A1", "A2"])
