@@ -17,7 +17,7 @@ class ControlClient:
         self._sock.settimeout(timeout)
         try:
             self._sock.connect(self.path)
-            self._file = self._sock.makefile("rb")
+            self._buffer = bytearray()
             self.hello = self._read()
         except (OSError, ValueError) as e:
             self._sock.close()
@@ -63,7 +63,6 @@ class ControlClient:
         return self._sock.fileno()
 
     def close(self):
-        self._file.close()
         self._sock.close()
 
     def __enter__(self):
@@ -73,7 +72,17 @@ class ControlClient:
         self.close()
 
     def _read(self):
-        line = self._file.readline(MAX_LINE)
-        if not line:
-            raise ConnectionResetError("connection closed by the daemon")
+        # Our own buffer, not socket.makefile(): a buffered reader is unusable after one
+        # timeout ("cannot read from timed out object"), and watchers time out when idle.
+        scanned = 0
+        while (end := self._buffer.find(b"\n", scanned)) < 0:
+            if len(self._buffer) > MAX_LINE:
+                raise ValueError("line from the daemon too long")
+            scanned = len(self._buffer)
+            chunk = self._sock.recv(256 * 1024)
+            if not chunk:
+                raise ConnectionResetError("connection closed by the daemon")
+            self._buffer += chunk
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
         return json.loads(line)

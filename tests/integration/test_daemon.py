@@ -145,6 +145,25 @@ def test_watch_streams_a_snapshot_then_coalesced_updates(probe_daemon, plugin_en
         assert tree["messages"] == [f"poke {i}" for i in range(1, 6)]
 
 
+def test_an_idle_watch_survives_its_read_timeouts(probe_daemon, plugin_env):
+    # A panel's watch times out every second while the daemon is idle; it must keep reading.
+    _daemon, sock = probe_daemon
+    with ControlClient(sock) as watcher:
+        watcher.send("watch")
+        tree = watcher.read_event(timeout=5)["state"]
+        for _ in range(3):
+            assert watcher.read_event(timeout=0.1) is None
+        evctl(sock, "probe", "poke", env=plugin_env)
+
+        def poked():
+            event = watcher.read_event(timeout=0.5)
+            if event and event.get("event") == "update":
+                apply_ops(tree, event["ops"])
+            return tree["probe"]["pokes"] == 1
+
+        wait_for(poked, timeout=10, message="the update after idle timeouts")
+
+
 def test_sighup_reloads_what_can_be_reloaded(probe_daemon, plugin_env, short_tmp):
     daemon, sock = probe_daemon
     config = short_tmp / "probe.yaml"
