@@ -233,4 +233,4 @@ def _attach(demo):
         time.sleep(0.1)
     from .console import attach as console
 
-    return console.main(str(demo.central_socket))
+    return console.main(str(demo.central_socket), quit_help="quit: stops the whole demo")

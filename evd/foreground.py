@@ -46,7 +46,7 @@ def run(config, plugins, start_daemon):
     from .console import attach
 
     try:
-        attach.main(str(socket))
+        attach.main(str(socket), quit_help="quit: stops this daemon")
     finally:
         status = _stop(pid)
     return status

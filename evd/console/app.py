@@ -8,13 +8,19 @@ and ``render``.
 
 import urwid
 
+from .. import humanize
 from ..errors import EvdError
 from ..state import apply_ops
 from . import keymap
 
 
 class ConsoleApp:
-    def __init__(self, hello, send):
+    """``send(cmd, args)`` answers a command; ``submit(cmd, args, done)``, when given, sends it
+    in the background and calls ``done(result, error)`` later, so a slow answer never freezes
+    the keys. ``quit_help`` says what q does where the panel runs (detach, or stop the daemon).
+    """
+
+    def __init__(self, hello, send, submit=None, quit_help=None):
         from . import central, driver, engine, monitor
 
         panels = {
@@ -26,8 +32,12 @@ class ConsoleApp:
         self.role = hello["role"]
         self.name = hello["name"]
         self.send = send
+        self.submit = submit or self._submit_now
+        self.quit_help = quit_help or keymap.action(self.role, "quit").help
+        self.pending = 0  # commands sent whose answer has not come yet
         self.tree = {}
         self.connected = False
+        self.was_lost = False  # the watch dropped since the last snapshot
         self.status_line = ("dim", "")
         self.dialog = None  # (question, action) waiting for y/n
         self.showing_help = False
@@ -42,13 +52,15 @@ class ConsoleApp:
     def on_event(self, event):
         if event.get("event") == "snapshot":
             self.tree = event.get("state") or {}
-            self.connected = True
+            if self.was_lost:
+                self.status_line = ("text", "connected to the daemon again")
+            self.connected, self.was_lost = True, False
         elif event.get("event") == "update":
             apply_ops(self.tree, event.get("ops") or [])
         self.redraw()
 
     def on_disconnected(self, reason):
-        self.connected = False
+        self.connected, self.was_lost = False, True
         self.status_line = ("error", f"disconnected from the daemon ({reason}); reconnecting…")
         self.redraw()
 
@@ -56,18 +68,17 @@ class ConsoleApp:
 
     def redraw(self):
         connection = ("status_ok", "connected") if self.connected else ("status_bad", "DISCONNECTED")
-        self.frame.header = urwid.AttrMap(
-            urwid.Columns(
-                [
-                    urwid.Text(f" EVCharging {self.role} · {self.name}  {self.panel.summary()}", wrap="ellipsis"),
-                    ("pack", urwid.Text([connection, " "])),
-                ]
-            ),
-            "header",
+        title = urwid.Columns(
+            [urwid.Text(f" EVCharging {self.role} · {self.name}", wrap="ellipsis"), ("pack", urwid.Text([connection, " "]))],
+            dividechars=2,
         )
+        self.frame.header = urwid.AttrMap(urwid.Pile([title, urwid.Text(f" {self.panel.summary()}", wrap="ellipsis")]), "header")
         body = self.panel.body()
         if self.showing_help:
-            lines = [urwid.Text(("title", f"Keys of the {self.role} panel")), *[urwid.Text(line) for line in keymap.help_lines(self.role)]]
+            lines = [
+                urwid.Text(("title", f"Keys of the {self.role} panel")),
+                *[urwid.Text(line) for line in keymap.help_lines(self.role, quit_help=self.quit_help)],
+            ]
             body = _overlay(urwid.Pile(lines), body)
         if self.dialog is not None:
             body = _overlay(urwid.Text(("dialog", f"{self.dialog[0]}  (y/n)")), body)
@@ -110,12 +121,27 @@ class ConsoleApp:
         if args is None:
             self.status_line = ("error", "select a charging point first")
             return
+        label = action.command.replace(".", " ")
+        self.pending += 1
+        self.status_line = ("dim", f"{label}: sent, waiting for the answer…")
+        self.submit(action.command, args, lambda result, error: self.on_answer(label, result, error))
+
+    def on_answer(self, label, result, error):
+        """A command's answer (or its error) arrived: show it in the status line."""
+        self.pending -= 1
+        if error is not None:
+            self.status_line = ("error", f"{label}: {error}")
+        else:
+            self.status_line = ("text", f"{label}: {humanize.summary(result)}")
+        self.redraw()
+
+    def _submit_now(self, command, args, done):
         try:
-            result = self.send(action.command, args)
+            result = self.send(command, args)
         except EvdError as e:
-            self.status_line = ("error", f"{action.command.replace('.', ' ')}: {e}")
+            done(None, e)
             return
-        self.status_line = ("text", f"{action.command.replace('.', ' ')}: {_summary(result)}")
+        done(result, None)
 
     def do_help(self):
         self.showing_help = not self.showing_help
@@ -142,9 +168,3 @@ class _Top(urwid.WidgetWrap):
 def _overlay(top, bottom):
     box = urwid.LineBox(urwid.AttrMap(urwid.Padding(top, left=1, right=1), "dialog"))
     return urwid.Overlay(box, bottom, align="center", width=("relative", 70), valign="middle", height="pack")
-
-
-def _summary(result):
-    if isinstance(result, dict):
-        return ", ".join(f"{k} {v}" for k, v in result.items() if not isinstance(v, (dict, list)) or v)
-    return "ok" if result is None else str(result)

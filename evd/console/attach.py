@@ -13,7 +13,7 @@ import time
 import urwid
 
 from ..client import ControlClient
-from ..errors import UnreachableError
+from ..errors import EvdError, UnreachableError
 from .app import ConsoleApp
 from .palette import urwid_palette
 
@@ -38,12 +38,12 @@ class Feed(threading.Thread):
                     while not self.stopping.is_set():
                         event = client.read_event(timeout=1.0)
                         if event is not None:
-                            self._push(("event", event))
+                            self.push(("event", event))
             except Exception as e:  # the daemon went away: say so, and try again
-                self._push(("lost", str(e) or type(e).__name__))
+                self.push(("lost", str(e) or type(e).__name__))
             self.stopping.wait(RECONNECT_EVERY)
 
-    def _push(self, item):
+    def push(self, item):
         self.events.append(item)
         if self.wake is not None:
             try:
@@ -52,7 +52,8 @@ class Feed(threading.Thread):
                 pass
 
 
-def main(path):
+def main(path, quit_help=None):
+    """Attach to the daemon at ``path``; ``quit_help`` says what q does when it is not just a detach."""
     try:
         with ControlClient(path, timeout=5) as probe:
             hello = probe.hello
@@ -63,21 +64,35 @@ def main(path):
         with ControlClient(path, timeout=10) as client:
             return client.call(command, args)
 
-    app = ConsoleApp(hello, send)
     feed = Feed(path)
+
+    def submit(command, args, done):
+        # On a thread of its own, so the keys stay live while the daemon thinks; the answer
+        # comes back through the feed's queue, like the watch events.
+        def work():
+            try:
+                feed.push(("answer", (done, send(command, args), None)))
+            except EvdError as e:
+                feed.push(("answer", (done, None, e)))
+            except Exception as e:  # an unexpected failure is still only a status line
+                feed.push(("answer", (done, None, f"{type(e).__name__}: {e}")))
+
+        threading.Thread(target=work, name="console-command", daemon=True).start()
+
+    app = ConsoleApp(hello, send, submit=submit, quit_help=quit_help)
     loop = urwid.MainLoop(app.top, urwid_palette(), handle_mouse=False)
     loop.screen.set_terminal_properties(colors=256)
 
     def drain(_data):
-        last_lost = None
-        while feed.events:
+        while feed.events:  # in order: a loss followed by a new snapshot ends connected
             kind, payload = feed.events.popleft()
             if kind == "event":
                 app.on_event(payload)
+            elif kind == "answer":
+                done, result, error = payload
+                done(result, error)
             else:
-                last_lost = payload
-        if last_lost is not None and not feed.events:
-            app.on_disconnected(last_lost)
+                app.on_disconnected(payload)
         return True
 
     feed.wake = loop.watch_pipe(drain)

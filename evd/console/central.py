@@ -6,8 +6,8 @@ from . import widgets
 from .palette import STATES
 
 FILTERS = (None, *STATES)
-REQUEST_ROWS = 3
-MESSAGE_ROWS = 4
+TILE_HEIGHT = 8  # six lines inside a box
+LOWER_ROWS_MIN = 8  # requests and messages keep at least this much of the screen
 
 
 class TileGrid(urwid.WidgetWrap):
@@ -22,8 +22,15 @@ class TileGrid(urwid.WidgetWrap):
 
     def set_cps(self, cps):
         self.selected = self.focused_id() or self.selected
-        self.cps = cps
+        if cps == self.cps:
+            return
+        self.cps = [dict(cp) for cp in cps]  # copies: the tree's dicts change in place
         self._per_row = None  # rebuilt at the next render
+        self._invalidate()  # urwid caches this widget's canvas: drop it, or old tiles stay on screen
+
+    def rows_needed(self, width):
+        per_row = max(1, width // widgets.TILE_WIDTH)
+        return max(1, -(-len(self.cps) // per_row) * TILE_HEIGHT)
 
     def focused_id(self):
         if self._per_row is None:  # not laid out since the last change: the remembered or first CP
@@ -87,17 +94,27 @@ class CentralPanel:
         self.grid.set_cps(self.cps())
         requests = sorted((self.app.tree.get("requests") or {}).values(), key=lambda r: r.get("requested_at") or "")
         rows = [((r.get("requested_at") or "")[:10], (r.get("requested_at") or "")[11:19], r["driver"], r["cp"]) for r in requests]
-        shown = rows[-REQUEST_ROWS:]
-        title = "On-going driver requests" + (f" (last {REQUEST_ROWS} of {len(rows)})" if len(rows) > REQUEST_ROWS else "")
-        parts = [("pack", urwid.Text(("dim", f"showing only {self.filter}  (f: next filter)")))] if self.filter else []
+        requests_box = widgets.table("On-going driver requests", ("DATE", "START", "DRIVER", "CP"), rows)
+        messages_box = widgets.messages(self.app.tree.get("messages"))
+        notice = urwid.Text(("dim", f"showing only {self.filter}  (f: next filter)")) if self.filter else None
+        return widgets.Layout(lambda size: self._layout(size, notice, requests_box, messages_box))
+
+    def _layout(self, size, notice, requests_box, messages_box):
+        """Tiles as tall as they need (leaving the lower part its minimum), then requests and messages share the rest."""
+        cols, rows = size
+        room = rows - 2 - (1 if notice else 0)  # two dividers
+        grid_rows = max(1, min(self.grid.rows_needed(cols), room - LOWER_ROWS_MIN))
+        lower = max(0, room - grid_rows)
+        requests_rows = min(requests_box.rows_needed(), max(3, lower // 2))
+        parts = [("pack", notice)] if notice else []
         return urwid.Pile(
             [
                 *parts,
-                ("weight", 1, self.grid),
+                (grid_rows, self.grid),
                 ("pack", urwid.Divider("─")),
-                ("pack", widgets.table(title, ("DATE", "START", "DRIVER", "CP"), shown)),
+                (requests_rows, requests_box),
                 ("pack", urwid.Divider("─")),
-                ("pack", widgets.messages(self.app.tree.get("messages"), MESSAGE_ROWS)),
+                ("weight", 1, messages_box),
             ]
         )
 

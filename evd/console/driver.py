@@ -43,12 +43,13 @@ class DriverPanel:
                 self.list.focus_position = index
         driver = self.driver()
         lines = [urwid.Divider("─"), *self._current(driver.get("current")), *self._run(driver.get("run")), *self._history()]
-        lines += [urwid.Divider("─"), widgets.messages(self.app.tree.get("messages"), 3)]
+        lines.append(urwid.Divider("─"))
         return urwid.Pile(
             [
-                ("pack", urwid.Text(("title", "Charging points (r or Enter: request at the selected one)"))),
+                ("pack", urwid.Text(("title", "Charging points (↑/↓ select, r or Enter: request there)"))),
                 ("weight", 1, self.list),
                 ("pack", urwid.Pile(lines)),
+                ("weight", 1, widgets.messages(self.app.tree.get("messages"))),
             ]
         )
 
@@ -86,7 +87,7 @@ class DriverPanel:
     def _history(self):
         history = self.app.tree.get("history") or []
         rows = [(t["cp"], t["status"], f"{t['kwh']:g}", f"{t['eur']:.2f}", (t.get("ended_at") or "")[11:19]) for t in history[:3]]
-        return [widgets.table(f"Tickets ({len(history)})", ("CP", "STATUS", "KWH", "EUR", "ENDED"), rows)]
+        return [widgets.rows_table(f"Tickets ({len(history)})", ("CP", "STATUS", "KWH", "EUR", "ENDED"), rows)]
 
     def _focused(self):
         focus = self.list.focus

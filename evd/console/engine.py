@@ -51,8 +51,8 @@ class EnginePanel:
                     "Last supply", f"{last.get('kwh', 0):g} kWh · {last.get('eur', 0):.2f} € · {last.get('status')} ({last.get('reason')})"
                 ),
             ]
-        lines += [urwid.Divider("─"), widgets.messages(self.app.tree.get("messages"), 6)]
-        return urwid.Filler(urwid.Pile(lines), valign="top")
+        lines.append(urwid.Divider("─"))
+        return urwid.Pile([("pack", urwid.Pile(lines)), ("weight", 1, widgets.messages(self.app.tree.get("messages")))])
 
     def args_for(self, action):
         return {}

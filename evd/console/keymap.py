@@ -60,8 +60,19 @@ def action(role, name):
     raise KeyError(f"{role} panel has no action {name!r}")
 
 
-def help_lines(role):
+# How the selection moves, for the panels that have one.
+NAVIGATION = {
+    "central": ("arrows", "select a tile (PgUp/PgDn scroll); s and r act on the selected tile"),
+    "driver": ("↑/↓", "select a charging point; r or Enter requests a supply there"),
+}
+
+
+def help_lines(role, quit_help=None):
     by_action = {}
     for key, name in KEYS[role].items():
         by_action.setdefault(name, []).append(key)
-    return [f"{'/'.join(keys):>9}  {action(role, name).help}" for name, keys in by_action.items()]
+    lines = [f"{keys:>9}  {text}" for keys, text in [NAVIGATION[role]]] if role in NAVIGATION else []
+    for name, keys in by_action.items():
+        text = quit_help if name == "quit" and quit_help else action(role, name).help
+        lines.append(f"{'/'.join(keys):>9}  {text}")
+    return lines

@@ -40,9 +40,8 @@ class MonitorPanel:
             widgets.field("Authentication", "registered" if central.get("registered") else "not registered"),
             widgets.field("Central shows", (central.get("state") or "-") + (f" ({central['reason']})" if central.get("reason") else "")),
             urwid.Divider("─"),
-            widgets.messages(self.app.tree.get("messages"), 8),
         ]
-        return urwid.Filler(urwid.Pile(lines), valign="top")
+        return urwid.Pile([("pack", urwid.Pile(lines)), ("weight", 1, widgets.messages(self.app.tree.get("messages")))])
 
     def args_for(self, action):
         return {}

@@ -5,6 +5,7 @@ import json
 import pathlib
 
 import pytest
+import urwid
 
 from evd.commands import BUILTIN_COMMANDS
 from evd.console import keymap, palette
@@ -181,3 +182,128 @@ def test_palette_is_complete():
         assert entry[0] and entry[3], f"{name} needs both a 16- and a 256-colour foreground"
     for state in palette.STATES:
         assert state in palette.PALETTE
+
+
+def attributes(canvas):
+    """Each screen row as a list of (attribute, text) runs, decoded; a layered attribute as the
+    screen resolves it (our palette has no 'inherit' colours, so the innermost layer is drawn)."""
+    return [[(_drawn(attr), text.decode()) for attr, _cs, text in row] for row in canvas.content()]
+
+
+def _drawn(attr):
+    return attr.layers[0] if isinstance(attr, urwid.util.LayeredAttr) else attr
+
+
+def attr_of(canvas, word):
+    """The attributes ``word`` is drawn with in the panel's body (below the two header rows)."""
+    found = set()
+    for row in attributes(canvas)[2:]:
+        for attr, text in row:
+            if word in text:
+                found.add(attr)
+    return found
+
+
+def test_tiles_follow_updates_on_a_screen_already_drawn():
+    app = app_for("central")
+    cps = load("central")["state"]["cps"]
+    cp_id = next(k for k, cp in cps.items() if cp["state"] == "ACTIVE")
+    assert "│Out of Order" not in screen(app, (80, 24)).replace("│Out of Order", "", 1)  # only SEV4's tile
+    for state, detail in (("SUPPLYING", None), ("STOPPED", "stopped by the operator: Out of Order"), ("BROKEN", "engine KO")):
+        tile = dict(cps[cp_id], state=state, detail=detail, driver="D9", kwh=3, eur=1.35)
+        app.on_event({"event": "update", "ops": [["set", ["cps", cp_id], tile]]})
+        text = screen(app, (80, 24))  # the same size as before: urwid's canvas cache must not serve the old tile
+        column = sorted(cps).index(cp_id) * 20
+        tile_lines = [line[column : column + 20] for line in text.splitlines()[2:10]]
+        assert tile_lines[4] == f"│{state:<18}│", tile_lines
+        if state == "SUPPLYING":
+            assert tile_lines[5].startswith("│3 kWh 1.35 €") and tile_lines[6].startswith("│driver D9")
+        elif state == "STOPPED":
+            assert tile_lines[5].startswith("│Out of Order")
+        else:
+            assert tile_lines[5].startswith("│engine KO")
+
+
+def test_states_are_drawn_in_the_assignments_colours():
+    app = app_for("central")
+    canvas = app.top.render((80, 24), focus=True)
+    for state in ("SUPPLYING", "STOPPED", "BROKEN", "ACTIVE"):
+        assert attr_of(canvas, f"{state}   ") == {state}, state  # the state's line inside its tile
+    fg_256 = {name: entry[3] for name, entry in palette.PALETTE.items()}
+    bg_256 = {name: entry[4] for name, entry in palette.PALETTE.items()}
+    assert bg_256["ACTIVE"] == "#0a0" and bg_256["SUPPLYING"] == "#6f6"  # green
+    assert bg_256["STOPPED"] == "#f80"  # orange
+    assert bg_256["BROKEN"] == "#c00"  # red
+    assert bg_256["DISCONNECTED"] == "#999" and fg_256["DISCONNECTED"] == "#000"  # grey
+    cp_id = sorted(load("central")["state"]["cps"])[1]
+    tile = dict(load("central")["state"]["cps"][cp_id], state="DISCONNECTED")
+    app.on_event({"event": "update", "ops": [["set", ["cps", cp_id], tile]]})
+    assert attr_of(app.top.render((80, 24), focus=True), "DISCONNECTED  ") == {"DISCONNECTED"}
+
+
+def test_header_fits_80_columns_and_says_connected_apart():
+    app = app_for("central")
+    lines = screen(app, (80, 24)).splitlines()
+    assert lines[0].rstrip().endswith(" connected") and "…" not in lines[0]
+    assert "4 CPs: 1 ACTIVE, 1 SUPPLYING, 1 STOPPED, 1 BROKEN" in lines[1]
+    app.on_disconnected("connection closed by the daemon")
+    lines = screen(app, (80, 24)).splitlines()
+    assert lines[0].rstrip().endswith(" DISCONNECTED")
+    app.on_event({"event": "snapshot", "state": load("central")["state"]})
+    assert screen(app, (80, 24)).splitlines()[0].rstrip().endswith(" connected")
+    assert "connected to the daemon again" in screen(app, (80, 24))
+
+
+def test_requests_and_messages_use_the_rows_the_terminal_has():
+    state = load("central")["state"]
+    template = next(iter(state["requests"].values()))
+    state["requests"] = {f"D{n}": dict(template, driver=f"D{n}", cp="ALC3") for n in range(8)}
+    state["messages"] = [dict(state["messages"][0], text=f"message number {n}") for n in range(30)]
+    small, large = screen(app_for("central", state=state), (80, 24)), screen(app_for("central", state=state), (160, 48))
+    assert "message number 29" in small and "message number 29" in large  # the newest always
+    assert sum(f"message number {n}" in large for n in range(30)) > sum(f"message number {n}" in small for n in range(30)) + 5
+    assert all(f"D{n} " in large for n in range(8))  # every on-going request fits on a tall screen
+    assert "(last " in small  # a short one says it shows only the last ones
+
+
+def test_help_says_how_to_select_and_what_quit_does():
+    app = app_for("central")
+    app.keypress((80, 24), "?")
+    text = screen(app, (80, 24))
+    assert "select a tile" in text and "detach (the daemon keeps running)" in text
+    demo = ConsoleApp(load("central")["hello"], Recorder(), quit_help="quit: stops the whole demo")
+    demo.on_event({"event": "snapshot", "state": load("central")["state"]})
+    demo.keypress((80, 24), "?")
+    text = screen(demo, (80, 24))
+    assert "quit: stops the whole demo" in text and "daemon keeps running" not in text
+    driver = app_for("driver")
+    driver.keypress((80, 24), "?")
+    assert "select a charging point" in screen(driver, (80, 24))
+
+
+def test_a_command_in_flight_leaves_the_keys_live():
+    waiting = []
+    app = ConsoleApp(load("central")["hello"], Recorder(), submit=lambda cmd, args, done: waiting.append((cmd, args, done)))
+    app.on_event({"event": "snapshot", "state": load("central")["state"]})
+    app.keypress((80, 24), "s")
+    assert "cp stop: sent, waiting for the answer" in screen(app, (80, 24))
+    app.keypress((80, 24), "right")  # no answer yet: the panel still moves
+    app.keypress((80, 24), "s")
+    assert [cmd for cmd, _args, _done in waiting] == ["cp.stop", "cp.stop"]
+    assert waiting[0][1]["ids"] != waiting[1][1]["ids"]
+    waiting[0][2]({"stopped": ["ALC1", "MAD2"]}, None)
+    assert "cp stop: stopped ALC1, MAD2" in screen(app, (80, 24))  # words, not a Python list
+    waiting[1][2](None, CommandError("refused", "ALC3 is already stopped"))
+    assert "cp stop: ALC3 is already stopped" in screen(app, (80, 24))
+
+
+def test_tile_grid_redraws_a_changed_cp_at_the_same_size():
+    from evd.console.central import TileGrid
+
+    grid = TileGrid()
+    cp = dict(next(iter(load("central")["state"]["cps"].values())), state="ACTIVE")
+    grid.set_cps([cp])
+    first = b"\n".join(grid.render((80, 8), focus=True).text).decode()
+    grid.set_cps([dict(cp, state="BROKEN", detail="engine KO")])
+    second = b"\n".join(grid.render((80, 8), focus=True).text).decode()
+    assert "ACTIVE" in first and "BROKEN" in second and "engine KO" in second

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from helpers import BIN, evctl, wait_for
+from tmux_screen import tiles
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -31,10 +32,18 @@ def test_stop_a_cp_from_the_central_panel(short_tmp):
             ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", f"TERM=xterm-256color {BIN / 'evctl'} -s {sock} attach"],
             check=True,
         )
-        wait_for(lambda: capture(session).count("ACTIVE") >= 4, timeout=30, message="4 ACTIVE tiles on screen")
-        assert "ALC1" in capture(session) and "connected" in capture(session)
+        wait_for(
+            lambda: [t[3] for t in tiles(capture(session).splitlines()).values()] == ["ACTIVE"] * 4,
+            timeout=30,
+            message="4 ACTIVE tiles on screen",
+        )
+        assert capture(session).splitlines()[0].rstrip().endswith(" connected")  # the header's link state, not a word inside DISCONNECTED
         subprocess.run(["tmux", "send-keys", "-t", session, "s"], check=True)  # the focused tile: the first CP
-        wait_for(lambda: "Out of Order" in capture(session), timeout=10, message="Out of Order on screen")
+        wait_for(
+            lambda: tiles(capture(session).splitlines())["ALC1"][3:5] == ["STOPPED", "Out of Order"],
+            timeout=10,
+            message="Out of Order on ALC1's own tile",
+        )
         cps = {cp["id"]: cp for cp in json.loads(evctl(sock, "--json", "cp", "list").stdout)}
         assert cps["ALC1"]["state"] == "STOPPED"
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
