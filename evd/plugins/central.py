@@ -19,7 +19,7 @@ import uuid
 import attrs
 
 import evd
-from evd import messages
+from evd import messages, paths
 from evd.config import Duration, HostPort, non_negative, positive
 from evd.errors import CommandError, EvdError
 from evd.link import LinkError, serve
@@ -47,7 +47,8 @@ DENIALS = {
 @attrs.frozen
 class CentralConfig:
     listen: HostPort = HostPort("0.0.0.0", 7000)
-    database: pathlib.Path = pathlib.Path("/var/lib/evcharging/central.db")
+    #: Default: central.db in the state directory (evd.paths.state_dir), filled in when the config is built.
+    database: pathlib.Path | None = None
     heartbeat_timeout: Duration = attrs.field(default=Duration(3), validator=positive)
     open_registration: bool = True
     #: How long a stopped or faulty supply waits for the engine's final figures before
@@ -56,6 +57,10 @@ class CentralConfig:
     status_interval: Duration = attrs.field(default=Duration(1), validator=positive)
     default_price: float = attrs.field(default=0.50, validator=non_negative)
     max_kwh: float = attrs.field(default=500.0, validator=positive)
+
+    def __attrs_post_init__(self):
+        if self.database is None:
+            object.__setattr__(self, "database", paths.state_dir() / "central.db")  # frozen: set once, here
 
 
 @attrs.define(eq=False)
@@ -89,6 +94,15 @@ class ChargingPoint:
             return "STOPPED"
         return "ACTIVE"
 
+    @property
+    def reason(self):
+        """Why it is BROKEN or STOPPED, in words (``cp list``'s ``reason``); None otherwise."""
+        if self.state == "BROKEN":
+            return self.detail or "engine KO"
+        if self.state == "STOPPED":
+            return "stopped by the operator" if self.stopped else f"weather: {self.weather}"
+        return None
+
     def _stop_reason(self):
         return "Out of Order" if self.stopped or not self.weather else f"Out of Order: {self.weather}"
 
@@ -115,6 +129,7 @@ class ChargingPoint:
             "kwh": session["kwh"] if session else None,
             "eur": session["eur"] if session else None,
             "session": session["id"] if session else None,
+            "reason": self.reason,
             "detail": self.detail if self.state == "BROKEN" else (self._stop_reason() if self.state == "STOPPED" else None),
         }
 
@@ -312,7 +327,11 @@ class Central(Role):
     # -- requests from drivers and from CPs themselves -----------------------------------------
 
     def _on_request(self, message, key):
-        message = messages.check("driver.requests", message)
+        try:
+            message = messages.check("driver.requests", message)
+        except messages.MalformedMessage as e:
+            self._deny_malformed(message, key, e)
+            raise
         if message["driver"] != key:
             raise messages.MalformedMessage(f"driver {message['driver']!r} does not match the record key {key!r}")
         if message["type"] == "cps_request":
@@ -324,6 +343,19 @@ class Central(Role):
             self.daemon.bus.publish("driver.events", key, messages.make("history", driver=key, sessions=sessions))
             return
         self._handle_request(message, origin="driver")
+
+    def _deny_malformed(self, message, key, error):
+        # A request that names its driver gets a denial, not silence: else its driver waits for a timeout.
+        request_id, driver, cp = message.get("id"), message.get("driver"), message.get("cp")
+        if message.get("type") != "request" or not isinstance(request_id, str) or not isinstance(key, str) or driver != key:
+            return
+        reason = f"malformed request ({error})"
+        self.message(f"request of driver {driver} denied: {reason}")
+        self.daemon.audit("CHARGE", driver, "supply request", f"denied: {reason}", origin="driver")
+        cp = cp if isinstance(cp, str) else ""
+        self.daemon.bus.publish(
+            "driver.events", driver, messages.make("denied", request_id=request_id, cp=cp, driver=driver, reason=reason)
+        )
 
     def _handle_request(self, request, origin):
         existing = self.store.session_by_request(request["id"])
