@@ -5,7 +5,13 @@ permission check are all generated from this table. Plugins add commands with th
 ``evd_register_commands`` hook.
 """
 
+import argparse
+import math
+import re
+
 import attrs
+
+from .errors import ConfigError
 
 
 @attrs.frozen
@@ -67,9 +73,34 @@ def _usage_of(arg, optional=False):
     return f"[{text}]" if optional and not arg.required else text
 
 
+#: A charging point id as the monitor's instance name allows it (``monitor-ID``).
+CP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,55}")
+
+
+def parse_kwh(value):
+    """An energy in kWh: a finite number greater than zero; ``ValueError`` with a plain reason otherwise."""
+    shown = repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"kWh must be a number, not {shown}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"kWh must be a number, not {shown}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"kWh must be a finite number greater than zero, not {shown}")
+    return number
+
+
+def _kwh_arg(text):
+    try:
+        return parse_kwh(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 _IDS = Arg("ids", "charging point ids", nargs="*", metavar="ID")
 _ALL = Arg("--all", "every charging point", flag=True)
-_CP_COLUMNS = ("id", "state", "location", "price_eur_kwh", "driver", "kwh", "eur")
+_CP_COLUMNS = ("id", "state", "location", "price_eur_kwh", "driver", "kwh", "eur", "reason")
 _SESSION_COLUMNS = ("id", "cp", "driver", "status", "kwh", "eur", "started_at", "ended_at", "reason")
 
 BUILTIN_COMMANDS = (
@@ -143,7 +174,7 @@ BUILTIN_COMMANDS = (
         role="engine",
         args=(
             Arg("--driver", "driver id to charge the supply to", metavar="ID"),
-            Arg("--kwh", "energy to supply, in kWh", type=float, metavar="K"),
+            Arg("--kwh", "energy to supply, in kWh", type=_kwh_arg, metavar="K"),
         ),
         mutating=True,
     ),
@@ -160,7 +191,7 @@ BUILTIN_COMMANDS = (
         role="driver",
         args=(
             Arg("cp", "charging point id", metavar="CP"),
-            Arg("--kwh", "energy wanted, in kWh", type=float, metavar="K"),
+            Arg("--kwh", "energy wanted, in kWh", type=_kwh_arg, metavar="K"),
             Arg("--wait", "wait for the ticket or the denial and print it", flag=True),
         ),
         mutating=True,
@@ -168,18 +199,42 @@ BUILTIN_COMMANDS = (
     ),
     CommandSpec(
         ("driver", "run"),
-        "request the supplies listed in FILE, one CP id per line, pausing between them",
+        "request the supplies listed in FILE (CP or CP#KWH a line), pausing between them",
         role="driver",
-        args=(Arg("file", "file of charging point ids", metavar="FILE"),),
+        args=(Arg("file", "file of requests, CP or CP#KWH a line", metavar="FILE"),),
         mutating=True,
     ),
 )
 
 
 def read_requests_file(path):
-    """The CP ids of a requests file: one per line; blank lines and ``#`` comments skipped."""
-    with open(path, encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    """The requests of a requests file (DESIGN.md §2) as ``[{"cp", "kwh"}]``, ``kwh`` None for the default.
+
+    One request a line, ``CP`` or ``CP#KWH``; blank lines and ``#`` comments skipped. Anything
+    else is a :class:`ConfigError` naming the file and line, raised before any request is sent.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(f"cannot read the requests file: {e.strerror}", str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("the requests file is not UTF-8 text", str(path)) from None
+    requests = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        cp, sep, kwh = (part.strip() for part in line.partition("#"))
+        if not CP_ID.fullmatch(cp):
+            raise ConfigError(f"expected CP or CP#KWH, got {line!r}", str(path), number)
+        try:
+            requests.append({"cp": cp, "kwh": parse_kwh(kwh) if sep else None})
+        except ValueError as e:
+            raise ConfigError(f"{cp}: {e}", str(path), number) from None
+    if not requests:
+        raise ConfigError("no requests in the file (one CP or CP#KWH a line)", str(path))
+    return requests
 
 
 def all_commands(extra=()):

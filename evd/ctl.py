@@ -9,7 +9,7 @@ import os
 import sys
 import textwrap
 
-from . import __version__, paths
+from . import __version__, humanize, paths
 from .client import ControlClient
 from .commands import all_commands, read_requests_file
 from .errors import CommandError, EvdError, OneLineErrorParser, UnreachableError, UsageError
@@ -135,10 +135,7 @@ def main(argv=None):
 def _prepare_args(spec, call_args):
     # A requests file is read where evctl runs: the daemon may not see the operator's files.
     if spec.name == "driver.run":
-        try:
-            call_args["cps"] = read_requests_file(call_args["file"])
-        except OSError as e:
-            raise EvdError(f"cannot read {call_args['file']}: {e.strerror}") from None
+        call_args["requests"] = read_requests_file(call_args["file"])  # a bad line: exit 2, nothing sent
         call_args["file"] = os.path.abspath(call_args["file"])
 
 
@@ -164,45 +161,11 @@ def _load_table():
 
 def _print_result(spec, result, as_json):
     if as_json:
-        print(json.dumps(result, indent=2, sort_keys=False, default=str))
-    elif isinstance(result, list) and spec.columns:
-        print(format_table(result, spec.columns))
-    elif isinstance(result, dict):
-        for key, value in _flatten(result):
-            print(f"{key}: {_cell(value)}")
-    elif isinstance(result, list):
-        for item in result:
-            print(_cell(item))
-    elif result is not None:
-        print(result)
-
-
-def format_table(rows, columns):
-    if not rows:
-        return "(none)"
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=False)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() for row in cells]
-    return "\n".join(lines)
-
-
-def _flatten(data, prefix=""):
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
-def _cell(value):
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, default=str)
-    return str(value)
+        # UTF-8 as it is: a location like "Gran Vía" prints as people write it, not as \u00ed.
+        print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+        return
+    for line in humanize.lines(result, spec.columns):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ import attrs
 
 import evd
 from evd import messages
-from evd.commands import read_requests_file
+from evd.commands import CP_ID, parse_kwh, read_requests_file
 from evd.config import Duration, positive
-from evd.errors import CommandError
+from evd.errors import CommandError, ConfigError
 from evd.role import Role
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,25 @@ HISTORY_SHOWN = 50  # tickets kept in the panel's state
 HISTORY_WAIT = 3.0  # seconds `driver history` waits for central's answer
 
 
+def _kwh(_instance, _attribute, value):
+    parse_kwh(value)
+
+
+def _requests_file(_instance, _attribute, value):
+    # Read at configuration time, so a missing or malformed file stops the daemon before it starts (exit 2).
+    if value is not None:
+        try:
+            read_requests_file(value)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+
+
 @attrs.frozen
 class DriverConfig:
     id: str
-    requests_file: pathlib.Path | None = None
+    requests_file: pathlib.Path | None = attrs.field(default=None, validator=_requests_file)
     pause_between: Duration = attrs.field(default=Duration(4), validator=positive)
-    default_kwh: float = attrs.field(default=10.0, validator=positive)
+    default_kwh: float = attrs.field(default=10.0, validator=_kwh)
     request_timeout: Duration = attrs.field(default=Duration(15), validator=positive)
     #: Central counts as unreachable when its heartbeat has been silent this long.
     central_timeout: Duration = attrs.field(default=Duration(3), validator=positive)
@@ -64,11 +77,12 @@ class Driver(Role):
         self._publish_state()
         if self.config.requests_file:
             try:
-                cps = read_requests_file(self.config.requests_file)
-            except OSError as e:
-                self.message(f"cannot read requests file {self.config.requests_file}: {e.strerror}")
+                requests = read_requests_file(self.config.requests_file)
+            except ConfigError as e:  # it changed since the configuration was checked
+                log.error("%s", e)
+                self.message(f"requests file not worked through: {e}")
             else:
-                self._start_run(str(self.config.requests_file), cps)
+                self._start_run(str(self.config.requests_file), requests)
 
     async def stop(self):
         if self._run_task is not None:
@@ -181,11 +195,12 @@ class Driver(Role):
 
     def request(self, cp, kwh=None):
         """Ask central for a supply; returns a future of the ticket (or denial, or timeout)."""
+        try:  # a bad argument is a bad argument whatever the state: checked first
+            kwh = parse_kwh(kwh if kwh is not None else self.config.default_kwh)
+        except ValueError as e:
+            raise CommandError("bad_args", str(e)) from None
         if self.current is not None:
             raise CommandError("refused", f"a supply is already in progress at {self.current['cp']}")
-        kwh = float(kwh if kwh is not None else self.config.default_kwh)
-        if kwh <= 0:
-            raise CommandError("bad_args", "--kwh must be a positive number")
         expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=self.config.request_timeout)
         message = messages.make("request", driver=self.id, cp=cp, kwh=kwh, expires_at=messages.iso(expires))
         self.current = _request(message["id"], cp, kwh)
@@ -227,28 +242,30 @@ class Driver(Role):
 
     # -- request files (R12) ----------------------------------------------------------------------
 
-    def _start_run(self, source, cps):
+    def _start_run(self, source, requests):
+        """Work through ``requests`` (``[{"cp", "kwh"}]``, as :func:`read_requests_file` returns them)."""
         if self.run is not None and self.run["state"] != "done":
             raise CommandError("refused", f"already working through {self.run['file']} ({self.run['done']} of {self.run['total']})")
-        self.run = {"file": source, "total": len(cps), "done": 0, "cp": None, "state": "starting", "pause_left": None, "results": []}
-        self._run_task = self.daemon.spawn(self._work_through(cps))
-        self.message(f"working through {source}: {len(cps)} request(s)")
+        self.run = {"file": source, "total": len(requests), "done": 0, "cp": None, "state": "starting", "pause_left": None, "results": []}
+        self._run_task = self.daemon.spawn(self._work_through(requests))
+        self.message(f"working through {source}: {len(requests)} request(s)")
 
-    async def _work_through(self, cps):
+    async def _work_through(self, requests):
         run = self.run
-        for index, cp in enumerate(cps):
+        for index, wanted in enumerate(requests):
+            cp = wanted["cp"]
             while not self.central_reachable or self.current is not None:
                 run["state"] = "waiting for central" if not self.central_reachable else "waiting for the supply in progress"
                 self._publish_state()
                 await asyncio.sleep(0.2)
             run.update(cp=cp, state="requesting")
             self._publish_state()
-            outcome = await self.request(cp)
+            outcome = await self.request(cp, wanted["kwh"])
             run["results"].append(
                 {"cp": cp, "status": outcome["status"], "kwh": outcome["kwh"], "eur": outcome["eur"], "ended": messages.now_iso()}
             )
             run["done"] = index + 1
-            if index + 1 < len(cps):
+            if index + 1 < len(requests):
                 await self._pause(run)
         run.update(state="done", cp=None, pause_left=None)
         self.message(f"finished {run['file']}: {run['done']} request(s)")
@@ -297,13 +314,9 @@ class Driver(Role):
         return ticket
 
     def cmd_run(self, args, ctx):
-        cps = args.get("cps")
-        if not isinstance(cps, list) or not all(isinstance(c, str) and c for c in cps):
-            raise CommandError("bad_args", "the requests file must list one charging point id per line")
-        if not cps:
-            raise CommandError("bad_args", "the requests file lists no charging point")
-        self._start_run(args.get("file") or "(request list)", cps)
-        return {"file": self.run["file"], "requests": len(cps)}
+        requests = _checked_requests(args.get("requests"))
+        self._start_run(args.get("file") or "(request list)", requests)
+        return {"file": self.run["file"], "requests": len(requests)}
 
     # -- panel -------------------------------------------------------------------------------------
 
@@ -327,6 +340,22 @@ class Driver(Role):
                 "run": dict(self.run) if self.run else None,
             },
         )
+
+
+def _checked_requests(requests):
+    """``driver.run``'s ``requests`` argument, every entry checked before any is sent."""
+    if not isinstance(requests, list) or not requests:
+        raise CommandError("bad_args", "give the requests: a list of {cp, kwh}")
+    checked = []
+    for number, wanted in enumerate(requests, 1):
+        if not isinstance(wanted, dict) or not isinstance(wanted.get("cp"), str) or not CP_ID.fullmatch(wanted["cp"]):
+            raise CommandError("bad_args", f"request {number}: expected a charging point id and an optional kWh")
+        try:
+            kwh = None if wanted.get("kwh") is None else parse_kwh(wanted["kwh"])
+        except ValueError as e:
+            raise CommandError("bad_args", f"request {number} ({wanted['cp']}): {e}") from None
+        checked.append({"cp": wanted["cp"], "kwh": kwh})
+    return checked
 
 
 def _as_ticket(session):

@@ -2,8 +2,9 @@ import re
 
 import pytest
 
-from evd.commands import BUILTIN_COMMANDS, all_commands
+from evd.commands import BUILTIN_COMMANDS, all_commands, read_requests_file
 from evd.ctl import build_parser, command_summary, main
+from evd.errors import ConfigError
 
 DESIGN_COMMANDS = {
     "status", "attach", "cp.list", "cp.stop", "cp.resume", "cp.register", "cp.unregister", "sessions", "audit",
@@ -51,6 +52,10 @@ def test_usage_strings():
         (["cp", "stop"], "evctl: cp stop: one of the arguments ID --all is required"),
         (["audit", "--limit", "many"], "evctl: audit: argument --limit: invalid int value: 'many'"),
         (["warp"], "evctl: argument COMMAND: invalid choice: 'warp'"),
+        (["driver", "request", "ALC1", "--kwh", "nan", "--wait"], "evctl: driver request: argument --kwh: kWh must be a finite number"),
+        (["driver", "request", "ALC1", "--kwh", "-3"], "evctl: driver request: argument --kwh: kWh must be a finite number"),
+        (["driver", "request", "ALC1", "--kwh", "inf"], "evctl: driver request: argument --kwh: kWh must be a finite number"),
+        (["engine", "supply", "--kwh", "0"], "evctl: engine supply: argument --kwh: kWh must be a finite number"),
     ],
 )
 def test_usage_errors_are_one_line_with_exit_status_2(argv, expected, capsys):
@@ -59,3 +64,36 @@ def test_usage_errors_are_one_line_with_exit_status_2(argv, expected, capsys):
     err = capsys.readouterr().err
     assert exited.value.code == 2
     assert err.startswith(expected) and err.count("\n") == 1, err
+
+
+def test_requests_file_holds_cp_or_cp_kwh_a_line(tmp_path):
+    path = tmp_path / "requests.txt"
+    path.write_text("# my week\nALC1\n\n  MAD2#2.5  \nSEV4 # 3\n")
+    assert read_requests_file(path) == [{"cp": "ALC1", "kwh": None}, {"cp": "MAD2", "kwh": 2.5}, {"cp": "SEV4", "kwh": 3.0}]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("ALC1\nALC1 MAD2\n", "{path}:2: expected CP or CP#KWH, got 'ALC1 MAD2'"),
+        ("ALC1#nan\n", "{path}:1: ALC1: kWh must be a finite number greater than zero, not 'nan'"),
+        ("# only\nALC1#-3\n", "{path}:2: ALC1: kWh must be a finite number greater than zero, not '-3'"),
+        ("ALC1#lots\n", "{path}:1: ALC1: kWh must be a number, not 'lots'"),
+        ("#ALC1\n\n", "{path}: no requests in the file (one CP or CP#KWH a line)"),
+    ],
+)
+def test_requests_file_errors_name_the_line(tmp_path, text, message):
+    path = tmp_path / "requests.txt"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        read_requests_file(path)
+    assert str(raised.value) == message.format(path=path) and raised.value.exit_code == 2
+
+
+def test_driver_run_with_a_bad_file_exits_2_before_reaching_the_daemon(tmp_path, capsys):
+    path = tmp_path / "requests.txt"
+    path.write_text("ALC1\nALC1#0\n")
+    assert main(["-s", str(tmp_path / "nobody.sock"), "driver", "run", str(path)]) == 2
+    assert capsys.readouterr().err == f"evctl: {path}:2: ALC1: kWh must be a finite number greater than zero, not '0'\n"
+    assert main(["-s", str(tmp_path / "nobody.sock"), "driver", "run", str(tmp_path / "missing.txt")]) == 2
+    assert "cannot read the requests file: No such file or directory" in capsys.readouterr().err
