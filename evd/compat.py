@@ -5,11 +5,44 @@ with its panel on the terminal when there is one.
 """
 
 import argparse
+import math
 import sys
 
 from . import config as configuration
-from .errors import EvdError, OneLineErrorParser
+from .commands import CP_ID, read_requests_file
+from .errors import ConfigError, EvdError, OneLineErrorParser, UsageError
 from .pluginmanager import load_plugins
+
+
+class _Parser(OneLineErrorParser):
+    """Errors name the positional parameter as the user knows it: ``EV_CP_M: price: not a number: 'x'``."""
+
+    def error(self, message):
+        super().error(message.removeprefix("argument "))
+
+
+def _id(text):
+    if not CP_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"not a valid id: {text!r} (letters, digits, '_', '.', '@' or '-', at most 56)")
+    return text
+
+
+def _price(text):
+    try:
+        price = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(price) or price < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number not below zero: {text!r}")
+    return price
+
+
+def _requests_file(text):
+    try:
+        read_requests_file(text)  # read now: a bad file stops EV_Driver before anything is sent
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def _port(text):
@@ -34,7 +67,7 @@ def _common(parser):
 
 
 def central_main(argv=None):
-    parser = _common(OneLineErrorParser(prog="EV_Central", description="EV_Central: the control centre (evd in the central role)."))
+    parser = _common(_Parser(prog="EV_Central", description="EV_Central: the control centre (evd in the central role)."))
     parser.add_argument("port", type=_port, help="TCP port where monitors connect")
     parser.add_argument("broker", type=_host_port, help="Kafka bootstrap server, host:port")
     parser.add_argument("database", nargs="?", default="central.db", help="SQLite database file (default: central.db)")
@@ -50,7 +83,7 @@ def central_main(argv=None):
 
 def engine_main(argv=None):
     parser = _common(
-        OneLineErrorParser(
+        _Parser(
             prog="EV_CP_E", description="EV_CP_E: a charging point's engine (evd in the engine role); its CP id comes from its monitor."
         )
     )
@@ -67,26 +100,33 @@ def engine_main(argv=None):
 
 
 def monitor_main(argv=None):
-    parser = _common(OneLineErrorParser(prog="EV_CP_M", description="EV_CP_M: a charging point's monitor (evd in the monitor role)."))
+    parser = _common(_Parser(prog="EV_CP_M", description="EV_CP_M: a charging point's monitor (evd in the monitor role)."))
     parser.add_argument("engine", type=_host_port, help="the engine's address, host:port")
     parser.add_argument("central", type=_host_port, help="central's address, host:port")
-    parser.add_argument("cp_id", metavar="cp-id", help="this charging point's id")
+    parser.add_argument("cp_id", metavar="cp-id", type=_id, help="this charging point's id")
     parser.add_argument("location", nargs="?", help="where the charging point is")
-    parser.add_argument("price", nargs="?", type=float, help="price in EUR per kWh")
+    parser.add_argument("price", nargs="?", type=_price, help="price in EUR per kWh")
     args = parser.parse_args(argv)
     monitor = {"cp_id": args.cp_id, "engine": args.engine, "central": args.central}
     if args.location is not None:
         monitor["location"] = args.location
     if args.price is not None:
         monitor["price"] = args.price
-    return _run("EV_CP_M", {"name": f"monitor-{args.cp_id}", "role": "monitor", "monitor": monitor}, args)
+    names = {"monitor.cp_id": "cp-id", "monitor.location": "location", "monitor.price": "price"}
+    return _run("EV_CP_M", {"name": f"monitor-{args.cp_id}", "role": "monitor", "monitor": monitor}, args, names)
 
 
 def driver_main(argv=None):
-    parser = _common(OneLineErrorParser(prog="EV_Driver", description="EV_Driver: a driver's app (evd in the driver role)."))
+    parser = _common(_Parser(prog="EV_Driver", description="EV_Driver: a driver's app (evd in the driver role)."))
     parser.add_argument("broker", type=_host_port, help="Kafka bootstrap server, host:port")
-    parser.add_argument("driver_id", metavar="driver-id", help="this driver's id")
-    parser.add_argument("requests_file", metavar="requests-file", nargs="?", help="file of CP ids to request one after another")
+    parser.add_argument("driver_id", metavar="driver-id", type=_id, help="this driver's id")
+    parser.add_argument(
+        "requests_file",
+        metavar="requests-file",
+        nargs="?",
+        type=_requests_file,
+        help="file of requests (CP or CP#KWH a line), one after another",
+    )
     args = parser.parse_args(argv)
     driver = {"id": args.driver_id}
     if args.requests_file:
@@ -97,17 +137,29 @@ def driver_main(argv=None):
         "transport": {"kind": "kafka", "bootstrap": args.broker},
         "driver": driver,
     }
-    return _run("EV_Driver", data, args)
+    return _run("EV_Driver", data, args, {"driver.id": "driver-id", "driver.requests_file": "requests-file"})
 
 
-def _run(prog, data, args):
+def _run(prog, data, args, names=None):
     from .cli import run_daemon
 
     try:
         plugins = load_plugins()
-        config = configuration.load_mapping(data, plugins.schema, f"{prog} arguments", args.overrides)
+        config = _load(prog, data, plugins, args.overrides, names or {})
         # The panel when a person is at a terminal; plain logs for scripts and services.
         return run_daemon(config, plugins, console=args.console and sys.stdin.isatty() and sys.stdout.isatty())
     except EvdError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return e.exit_code
+
+
+def _load(prog, data, plugins, overrides, names):
+    source = f"{prog} arguments"
+    try:
+        return configuration.load_mapping(data, plugins.schema, source, overrides)
+    except ConfigError as e:
+        if e.source != source:
+            raise  # a --set value: that error names it already
+        # The arguments became YAML lines the user never wrote: name the argument, not a line.
+        key, sep, rest = e.message.partition(": ")
+        raise UsageError(f"{names[key]}: {rest}" if sep and key in names else e.message) from None
