@@ -13,6 +13,7 @@ import socket
 import stat
 import struct
 
+from . import paths
 from .dispatcher import Peer
 from .errors import EvdError
 from .state import encode
@@ -63,16 +64,23 @@ class ControlServer:
         if len(os.fsencode(self.path)) > SUN_PATH_MAX:
             raise EvdError(f"control socket path is too long ({len(os.fsencode(self.path))} bytes, at most {SUN_PATH_MAX}): {self.path}")
         folder = self.path.parent
-        if not folder.exists():
+        shared_tmp = folder == paths.fallback_socket_dir()
+        if shared_tmp or not folder.exists():
             try:
                 # A per-user fallback directory under /tmp must not be readable by others.
-                folder.mkdir(parents=True, mode=0o700 if str(folder).startswith("/tmp/") else 0o755)
+                folder.mkdir(parents=True, mode=0o700 if shared_tmp or str(folder).startswith("/tmp/") else 0o755)
+            except FileExistsError:
+                pass
             except OSError as e:
                 raise EvdError(f"cannot create {folder}: {e.strerror}") from None
+        if shared_tmp:
+            paths.check_private_dir(folder, "control socket directory")  # anyone may have made it first, or put a link there
         try:
             st = os.lstat(self.path)
         except FileNotFoundError:
             return
+        except OSError as e:
+            raise EvdError(f"cannot create control socket {self.path}: {e.strerror}") from None
         if not stat.S_ISSOCK(st.st_mode):
             raise EvdError(f"{self.path} exists and is not a socket; refusing to replace it")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -24,6 +24,7 @@ def run(config, plugins, start_daemon):
     """``start_daemon()`` runs the daemon and returns its exit status (in the child)."""
     socket = paths.socket_path(config.name, config.control.socket)
     log_path = pathlib.Path(f"{config.name}.log").resolve()
+    log_start = log_path.stat().st_size if log_path.exists() else 0
     pid = os.fork()
     if pid == 0:
         _become_daemon(log_path)
@@ -41,7 +42,11 @@ def run(config, plugins, start_daemon):
     print(f"{config.name}: starting; its log is {log_path}", file=sys.stderr, flush=True)
     status = _wait_ready(pid, socket)
     if status is not None:
-        print(f"{config.name}: exited during start-up ({status}); see {log_path}", file=sys.stderr)
+        reason = _last_error(log_path, log_start)
+        if reason:
+            print(f"{config.name}: {reason} (exited during start-up: {status})", file=sys.stderr)
+        else:
+            print(f"{config.name}: exited during start-up ({status}); see {log_path}", file=sys.stderr)
         return status
     from .console import attach
 
@@ -50,6 +55,18 @@ def run(config, plugins, start_daemon):
     finally:
         status = _stop(pid)
     return status
+
+
+def _last_error(log_path, start):
+    """The one-line error the daemon wrote to its log (``evd: …``) since ``start``, without its prefix."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(start)
+            lines = log.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    errors = [line.removeprefix("evd: ") for line in lines if line.startswith("evd: ")]
+    return errors[-1] if errors else None
 
 
 def _become_daemon(log_path):

@@ -76,6 +76,8 @@ class Store:
             self._migrate()
         except sqlite3.DatabaseError as e:
             raise EvdError(f"cannot open database {self.path}: {e}") from None
+        except OSError as e:  # its directory cannot be made: an ordinary user and a system path
+            raise EvdError(f"cannot open database {self.path}: {e.filename}: {e.strerror}") from None
         self._dirty_sessions = {}
         self._dirty_requests = {}  # request id -> session id, for the sessions not written yet
         self._dirty_cps = {}

@@ -20,7 +20,7 @@ import pathlib
 import attrs
 
 import evd
-from evd import messages
+from evd import messages, paths
 from evd.config import Duration, HostPort, positive
 from evd.errors import CommandError, EvdError
 from evd.link import serve
@@ -32,10 +32,6 @@ log = logging.getLogger(__name__)
 RECENT_SESSIONS = 200  # finished sessions remembered, so a replayed authorisation starts nothing
 
 
-def default_state_dir():
-    return pathlib.Path(os.environ.get("STATE_DIRECTORY", "/var/lib/evcharging").split(":")[0])
-
-
 @attrs.frozen
 class EngineConfig:
     listen: HostPort = HostPort("127.0.0.1", 6000)
@@ -44,7 +40,7 @@ class EngineConfig:
     auto_plug: bool = False
     #: How long an authorised supply waits for the vehicle before it is cancelled.
     plug_timeout: Duration = attrs.field(default=Duration(120), validator=positive)
-    #: The running-supply journal; default: STATE_DIRECTORY (or /var/lib/evcharging)/NAME.journal
+    #: The running-supply journal; default: NAME.journal in the state directory (evd.paths.state_dir)
     journal: pathlib.Path | None = None
     default_kwh: float = attrs.field(default=10.0, validator=positive)
 
@@ -76,7 +72,7 @@ class Engine(Role):
     def __init__(self, daemon):
         super().__init__(daemon)
         cfg = self.config
-        self.journal = Journal(cfg.journal or default_state_dir() / f"{daemon.name}.journal")
+        self.journal = Journal(cfg.journal or paths.state_dir() / f"{daemon.name}.journal")
         self.cp_id = None
         self.key = None  # the key central gave this CP, for sealed records (R20)
         self.fault = None  # the simulated fault's reason, or None
@@ -102,6 +98,12 @@ class Engine(Role):
             # The supply stopped when this engine died: close it with what was delivered.
             was_plugged = self.supply["status"] == "SUPPLYING"
             self._finish("INTERRUPTED", "engine restarted during the supply" if was_plugged else "engine restarted before plug-in")
+        try:
+            self._save()  # now: an engine that cannot keep its journal must not take a supply
+        except OSError as e:
+            raise EvdError(
+                f"cannot write the engine's journal {self.journal.path}: {e.strerror or e} (set engine.journal to a writable file)"
+            ) from None
         listen = self.config.listen
         try:
             self._server = await serve(listen.host, listen.port, self._on_message, self._on_link, name="monitor")

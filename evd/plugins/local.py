@@ -15,8 +15,10 @@ import time
 import attrs
 
 import evd
+from evd import paths
 from evd.bus import Consumer, Transport
 from evd.config import Duration, positive
+from evd.errors import EvdError
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +46,29 @@ CREATE TABLE IF NOT EXISTS offsets (
 
 @attrs.frozen
 class LocalOptions:
-    path: pathlib.Path = pathlib.Path("/var/lib/evcharging/bus.db")
+    #: Default: bus.db in the state directory (evd.paths.state_dir), filled in when the config is built.
+    path: pathlib.Path | None = None
     retention: Duration = attrs.field(default=Duration(3600), validator=positive)
     max_records: int = attrs.field(default=1_000_000, validator=positive)
+
+    def __attrs_post_init__(self):
+        if self.path is None:
+            object.__setattr__(self, "path", paths.state_dir() / "bus.db")  # frozen: set once, here
 
 
 def connect(path):
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA busy_timeout = 10000")
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL survives a process crash
-    db.executescript(SCHEMA)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout = 10000")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL survives a process crash
+        db.executescript(SCHEMA)
+    except OSError as e:
+        raise EvdError(f"cannot open the local bus {path}: {e.filename}: {e.strerror}") from None
+    except sqlite3.OperationalError as e:
+        raise EvdError(f"cannot open the local bus {path}: {e}") from None
     return db
 
 
