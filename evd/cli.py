@@ -40,7 +40,12 @@ def build_parser():
     )
     demo.add_argument("--cps", type=int, default=4, metavar="N", help="charging points (default: 4)")
     demo.add_argument("--drivers", type=int, default=1, metavar="M", help="drivers, each working through a requests file (default: 1)")
-    demo.add_argument("--dir", metavar="DIR", help="where configs, sockets, databases and logs go (default: a new directory)")
+    demo.add_argument(
+        "--dir",
+        metavar="DIR",
+        help="where configs, sockets, databases and logs go, kept after the demo; a previous demo's state and logs there are cleared, "
+        "so each demo starts fresh (default: a new temporary directory, removed when the demo stops)",
+    )
     demo.add_argument("--attach", action="store_true", help="open central's panel in this terminal; quitting it stops the demo")
 
     commands.add_parser(

@@ -8,6 +8,7 @@ the drivers work through request files, so supplies run unattended.
 
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -61,6 +62,23 @@ class Demo:
     @property
     def central_socket(self):
         return self.dir / "run" / "central.sock"
+
+    def clear_previous(self):
+        """Start afresh in a reused directory: a demo's old databases, journals and logs would carry over.
+
+        Returns True when a previous demo's state was removed. A directory with a demo still
+        running in it, or a ``state/`` that no demo wrote, is refused.
+        """
+        if _answers(self.central_socket):
+            raise UsageError(f"a demo is already running in {self.dir} (its central answers on {self.central_socket})")
+        old = [self.dir / sub for sub in ("state", "log") if (self.dir / sub).is_dir() and any((self.dir / sub).iterdir())]
+        if not old:
+            return False
+        if not (self.dir / "central.yaml").is_file():
+            raise UsageError(f"--dir {self.dir}: {old[0]} is not empty and no demo made it; choose another directory")
+        for folder in old:
+            shutil.rmtree(folder)
+        return True
 
     def write(self):
         """Write every configuration; returns the instance names in start order."""
@@ -183,19 +201,40 @@ class Demo:
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
 
 
+def _answers(socket_path):
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(socket_path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
 def run(cps, drivers, folder=None, attach=False):
     if cps < 1 or drivers < 0:
         raise UsageError("--cps must be at least 1 and --drivers at least 0")
-    folder = pathlib.Path(folder) if folder else pathlib.Path(tempfile.mkdtemp(prefix="evd-demo-"))
-    demo = Demo(folder, cps, drivers)
-    names = demo.write()
+    temporary = folder is None
+    demo = Demo(folder or tempfile.mkdtemp(prefix="evd-demo-"), cps, drivers)
+    try:
+        cleared = False if temporary else demo.clear_previous()
+        names = demo.write()
+    except BaseException:
+        if temporary:
+            shutil.rmtree(demo.dir, ignore_errors=True)
+        raise
     # Ctrl-C and SIGTERM both stop the demo, even when started where SIGINT was ignored
     # (a background job of a non-interactive shell).
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        demo.start(names)
         print(f"EVCharging demo: central, {cps} charging point(s) (engine + monitor each), {drivers} driver(s)", flush=True)
-        print(f"  everything is under {demo.dir}", flush=True)
+        if temporary:
+            print(f"  everything is under {demo.dir} (temporary: removed when the demo stops; --dir DIR keeps it)", flush=True)
+        else:
+            print(f"  everything is under {demo.dir}" + (" (the previous demo's state and logs: cleared)" if cleared else ""), flush=True)
+        demo.start(names)
         print(f"  panel:  evctl -s {demo.central_socket} attach", flush=True)
         print(f"  list:   evctl -s {demo.central_socket} cp list", flush=True)
         print("  Ctrl-C stops everything.", flush=True)
@@ -219,6 +258,11 @@ def run(cps, drivers, folder=None, attach=False):
         demo.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if temporary:
+            shutil.rmtree(demo.dir, ignore_errors=True)
+            print(f"removed {demo.dir}", flush=True)
+        else:
+            print(f"configs, databases and logs kept in {demo.dir}", flush=True)
 
 
 def _interrupt(signum, frame):
