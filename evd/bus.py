@@ -26,7 +26,9 @@ MAX_BACKLOG = 5_000  # records handed to the loop and not applied yet, per consu
 YIELD_EVERY = 200  # records applied before the dispatcher lets sockets and timers run
 COMMIT_EVERY = 0.2  # seconds between commits of applied positions (a commit is a broker round trip)
 RETRY_BACKOFF = (0.2, 5.0)  # first and longest pause between reconnection attempts
-STOP_FLUSH_TIMEOUT = 5.0
+STOP_FLUSH_TIMEOUT = 5.0  # seconds a stopping transport gets to deliver what it holds, broker reachable
+STOP_UNREACHABLE_GRACE = 0.5  # seconds a stopping thread gets when it has no broker to talk to
+REMINDER_EVERY = 60.0  # seconds between warnings that the transport is still unreachable
 
 
 @attrs.define
@@ -78,10 +80,15 @@ class Transport:
         self._outbox = collections.deque()
         self._cond = threading.Condition()
         self._closing = False
+        self._closed = threading.Event()  # set with _closing; a backoff waits on it, not on publishes
         self._sender = None
         self._sender_connected = False
         self._consumers = {}
         self._last_drop_log = 0.0
+        self._reach_lock = threading.Lock()
+        self._parts_up = {}  # sender or consumer -> whether it talked to the broker last time
+        self._down_since = None  # when the transport was reported unreachable; None while it is not
+        self._reminded = 0.0
         #: Called on the loop after each batch of records is applied and before its positions
         #: are committed: a role that writes in batches flushes here, so nothing is committed
         #: that is not stored.
@@ -135,6 +142,10 @@ class Transport:
         """Every consumer follows its topics (a consumer group has joined, partitions assigned)."""
         return all(c.ready for c in self._consumers.values())
 
+    def where(self):
+        """What this transport talks to, for log lines ("the broker at host:port")."""
+        return f"the {self.kind} transport's peer"
+
     def status(self):
         return {"kind": self.kind, "connected": self.connected, "ready": self.ready, "outbox": self.pending}
 
@@ -146,16 +157,54 @@ class Transport:
             consumer.start_on(self.loop)
 
     async def stop(self):
-        """Stop consuming, then deliver everything still in the outbox (bounded wait)."""
+        """Stop consuming, then deliver everything still in the outbox (bounded wait).
+
+        The wait is STOP_FLUSH_TIMEOUT while the sender reaches its peer, STOP_UNREACHABLE_GRACE
+        while it does not (waiting longer delivers nothing): what is left then is reported.
+        """
         await asyncio.gather(*(c.stop() for c in self._consumers.values()))
         with self._cond:
             self._closing = True
+            self._closed.set()
             self._cond.notify_all()
         if self._sender is not None:
-            await asyncio.to_thread(self._sender.join, STOP_FLUSH_TIMEOUT + 5)
+            await join(self._sender, lambda: STOP_FLUSH_TIMEOUT + 1 if self._sender_connected else STOP_UNREACHABLE_GRACE)
         left = self.pending
         if left:
-            log.error("stopped with %d message(s) not delivered to the %s transport", left, self.kind)
+            log.error("stopped with %d message(s) not delivered to %s", left, self.where())
+
+    def report(self, part, up, error=None):
+        """Called by the sender and consumer threads after each attempt; logs reachability changes.
+
+        One warning when ``part`` fails (``error``) or loses its peer, a reminder every
+        REMINDER_EVERY while that lasts, one info line once every part reaches the peer again.
+        """
+        now = time.monotonic()
+        with self._reach_lock:
+            was_up = self._parts_up.get(part, False)
+            self._parts_up[part] = up
+            if not up and (error is not None or was_up):
+                if self._down_since is None:
+                    self._down_since = self._reminded = now
+                    log.warning(
+                        "%s transport: cannot reach %s (%s); retrying in the background",
+                        self.kind,
+                        self.where(),
+                        error or "connection lost",
+                    )
+                elif now - self._reminded >= REMINDER_EVERY:
+                    self._reminded = now
+                    log.warning(
+                        "%s transport: %s still unreachable after %.0fs (%s); %d message(s) waiting",
+                        self.kind,
+                        self.where(),
+                        now - self._down_since,
+                        error or "connection lost",
+                        self.pending,
+                    )
+            elif up and self._down_since is not None and self.connected:
+                log.info("%s transport: reached %s again after %.0fs", self.kind, self.where(), now - self._down_since)
+                self._down_since = None
 
     # -- backend interface: the sender side -------------------------------------------
 
@@ -204,17 +253,19 @@ class Transport:
                     if accepted < len(batch):
                         raise ConnectionError("the broker did not take every message")
                 self._sender_connected = self.sender_alive()
+                self.report("sender", self._sender_connected)
                 backoff.reset()
             except Exception as e:
                 self._sender_connected = False
+                self.report("sender", False, _describe(e))
                 delay = backoff.next()
-                log.warning("%s transport cannot send (%s); retrying in %.1fs", self.kind, e, delay)
-                if closing and delay >= RETRY_BACKOFF[1]:
-                    break  # the broker is gone for good: report what is left and stop
-                time.sleep(delay)
+                log.debug("%s transport cannot send (%s); retrying in %.1fs", self.kind, e, delay)
+                if self._closed.wait(delay):
+                    break  # stopping, and the peer does not answer: report what is left and stop
         if opened:
             try:
-                self.flush_and_close_sender(STOP_FLUSH_TIMEOUT)
+                # Waiting on an unreachable broker delivers nothing: close at once then.
+                self.flush_and_close_sender(STOP_FLUSH_TIMEOUT if self._sender_connected else 0)
             except Exception as e:
                 log.error("%s transport: closing the sender failed: %s", self.kind, e)
 
@@ -260,8 +311,12 @@ class Consumer:
 
     async def stop(self):
         self._stopping.set()
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join, 10)
+        # A consumer that does not reach its peer has nothing to commit there: a short wait.
+        grace = lambda: 10 if self.connected else STOP_UNREACHABLE_GRACE  # noqa: E731
+        if self._thread is not None and not await join(self._thread, grace) and self.connected:
+            log.warning(
+                "%s consumer (%s) did not close in time; its last positions may be delivered again", self.kind, self.group or "live"
+            )
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
@@ -332,13 +387,15 @@ class Consumer:
                     continue
                 records = self.fetch(0.1)
                 self.connected = self.alive()
+                self.transport.report(self, self.connected)
                 backoff.reset()
                 if records:
                     self._hand_over(records)
             except Exception as e:
                 self.connected = self.ready = False
+                self.transport.report(self, False, _describe(e))
                 delay = backoff.next()
-                log.warning("%s consumer (%s) failed: %s; retrying in %.1fs", self.kind, self.group or "live", e, delay)
+                log.debug("%s consumer (%s) failed: %s; retrying in %.1fs", self.kind, self.group or "live", e, delay)
                 if opened:
                     self._close_quietly()
                     opened = False
@@ -424,3 +481,24 @@ class Consumer:
                 self._done.update(done)
                 self._backlog -= len(batch)
             await asyncio.sleep(0)
+
+
+async def join(thread, timeout):
+    """Wait on the loop for ``thread`` to end, at most ``timeout()`` seconds (asked again as it
+    changes); True if it ended. A thread left behind is a daemon thread: it dies with the process.
+
+    Polls instead of joining in an executor thread: a join still running there would hold
+    the process at exit, past any timeout given here.
+    """
+    started = time.monotonic()
+    while thread.is_alive() and time.monotonic() - started < timeout():
+        await asyncio.sleep(0.02)
+    if thread.is_alive():
+        log.debug("%s did not finish within %.1fs; leaving it behind", thread.name, time.monotonic() - started)
+        return False
+    return True
+
+
+def _describe(error):
+    name, text = type(error).__name__, str(error)
+    return text if text.startswith(name) else f"{name}: {text}" if text else name

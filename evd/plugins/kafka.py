@@ -1,7 +1,9 @@
 """The Kafka transport (kafka-python 3.x): one shared producer, one consumer thread per group.
 
 Clients are created in the threads that own them, because creating one blocks while the
-broker is away; the daemon keeps running and reports ``connected: false`` meanwhile.
+broker is away (at most BOOTSTRAP_TIMEOUT, then the thread tries again); the daemon keeps
+running and reports ``connected: false`` meanwhile. The transport says so in one warning
+naming the broker (bus.Transport.report); kafka-python's own lines about it go to debug.
 """
 
 import logging
@@ -13,7 +15,15 @@ import typing
 import attrs
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import CommitFailedError, KafkaTimeoutError, RebalanceInProgressError, TopicAlreadyExistsError
+from kafka.errors import (
+    CommitFailedError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RebalanceInProgressError,
+    TopicAlreadyExistsError,
+)
+from kafka.net import KafkaNetClient
 from kafka.structs import OffsetAndMetadata
 
 import evd
@@ -23,6 +33,9 @@ from evd.config import Duration, HostPort, positive
 log = logging.getLogger(__name__)
 
 LIVENESS_EVERY = 2.0  # seconds between connection-count checks
+BOOTSTRAP_TIMEOUT_MS = 3000  # a client's constructor gives up on the broker after this (kafka-python: 30 s)
+RECONNECT_BACKOFF_MAX_MS = 5000  # longest pause between kafka-python's own reconnection attempts (30 s)
+KAFKA_LOG_EVERY = 60.0  # seconds before the same kafka-python log line is let through again
 
 
 @attrs.frozen
@@ -57,6 +70,7 @@ class KafkaTransport(Transport):
 
     def __init__(self, daemon):
         super().__init__(daemon)
+        quiet_kafka_logs()
         self._producer = None
         self._unconfirmed = 0
         self._topics_made = set()
@@ -65,7 +79,16 @@ class KafkaTransport(Transport):
         self._alive = False
 
     def client_args(self):
-        return {"bootstrap_servers": str(self.options.bootstrap), "client_id": f"evd-{self.daemon.name}", **self.options.security_args()}
+        return {
+            "bootstrap_servers": str(self.options.bootstrap),
+            "client_id": f"evd-{self.daemon.name}",
+            "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+            "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+            **self.options.security_args(),
+        }
+
+    def where(self):
+        return f"the broker at {self.options.bootstrap}"
 
     def ensure_topics(self, topics):
         """Create missing topics with the configured partitions (brokers may not auto-create them)."""
@@ -73,7 +96,7 @@ class KafkaTransport(Transport):
             missing = [t for t in topics if t not in self._topics_made]
             if not missing:
                 return
-            admin = KafkaAdminClient(**self.client_args())
+            admin = construct(KafkaAdminClient, **self.client_args())
             try:
                 existing = set(admin.list_topics())
                 wanted = [NewTopic(t, self.options.partitions, self.options.replication_factor) for t in missing if t not in existing]
@@ -90,7 +113,8 @@ class KafkaTransport(Transport):
     # -- sender -----------------------------------------------------------------------
 
     def open_sender(self):
-        self._producer = KafkaProducer(
+        self._producer = construct(
+            KafkaProducer,
             **self.client_args(),
             acks="all",
             linger_ms=5,
@@ -136,6 +160,8 @@ class KafkaTransport(Transport):
     def flush_and_close_sender(self, timeout):
         try:
             self._producer.flush(timeout)
+        except KafkaTimeoutError:
+            pass  # the transport reports what is left undelivered
         finally:
             self._producer.close(timeout)
 
@@ -156,7 +182,8 @@ class KafkaGroupConsumer(Consumer):
 
     def open(self):
         transport = self.transport
-        self.client = KafkaConsumer(
+        self.client = construct(
+            KafkaConsumer,
             **transport.client_args(),
             group_id=self.group,  # where committed offsets are kept; positions start there
             enable_auto_commit=False,
@@ -245,6 +272,78 @@ class KafkaGroupConsumer(Consumer):
 
 
 KafkaTransport.consumer_class = KafkaGroupConsumer
+
+
+class KafkaLogGate(logging.Handler):
+    """kafka-python's log lines on their way to evd's handlers, without the flood.
+
+    Connection failures are the transport's to report, once, naming the broker: kafka-python's
+    lines about them (an exception of the network kind among their arguments, or a "not ready"
+    wait) go to debug. Any other line passes at its level, the same call site at most once a
+    KAFKA_LOG_EVERY, so that errors the transport does not know about still show.
+    """
+
+    NETWORK = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, OSError)
+    NETWORK_LINES = frozenset(
+        {
+            "Bootstrap %s not ready; waiting %.2f secs",
+            "No node available for metadata refresh - backoff/retry",
+            "%s: socket disconnected",
+        }
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._last = {}  # (path, line) -> when a line from there was last let through
+        self._lock_last = threading.Lock()
+
+    def emit(self, record):
+        root = logging.getLogger()
+        if record.levelno < logging.CRITICAL and self._about_the_network(record):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        elif record.levelno >= logging.WARNING:
+            site, now = (record.pathname, record.lineno), time.monotonic()
+            with self._lock_last:
+                if now - self._last.get(site, -KAFKA_LOG_EVERY) < KAFKA_LOG_EVERY:
+                    return
+                self._last[site] = now
+        if root.isEnabledFor(record.levelno):
+            root.handle(record)
+
+    def _about_the_network(self, record):
+        args = record.args if isinstance(record.args, tuple) else ()
+        return record.msg in self.NETWORK_LINES or any(isinstance(arg, self.NETWORK) for arg in args)
+
+
+def quiet_kafka_logs():
+    """Route the ``kafka`` loggers through a KafkaLogGate (once per process)."""
+    kafka_log = logging.getLogger("kafka")
+    if not any(isinstance(h, KafkaLogGate) for h in kafka_log.handlers):
+        kafka_log.addHandler(KafkaLogGate())
+        kafka_log.propagate = False
+
+
+def construct(client_class, **config):
+    """``client_class(**config)``, closing the network client it made if it fails.
+
+    A kafka-python client whose bootstrap times out raises from its constructor and leaves its
+    network client running (an IO thread, a socket pair): one per attempt while the broker is away.
+    """
+    made = []
+
+    def network_client(**args):
+        made.append(KafkaNetClient(**args))
+        return made[-1]
+
+    try:
+        return client_class(**config, kafka_client=network_client)
+    except BaseException:
+        for client in made:
+            try:
+                client.close()
+            except Exception as e:
+                log.debug("closing a kafka client that did not start: %s", e)
+        raise
 
 
 def _connection_count(client, group):
