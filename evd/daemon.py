@@ -41,6 +41,7 @@ class Daemon:
         self.socket_path = paths.socket_path(config.name, config.control.socket)
         self.dispatcher = Dispatcher({"ping": self._ping, "status": self._status}, all_commands(plugins.commands), daemon=self)
         self._stopping = None
+        self._stop_step = None  # the part being stopped, for the timeout message
         self._tasks = set()
 
     def run(self):
@@ -130,7 +131,7 @@ class Daemon:
         try:
             await asyncio.wait_for(self._stop_parts(), STOP_TIMEOUT)
         except TimeoutError:
-            log.warning("role did not stop within %ss; exiting anyway", STOP_TIMEOUT)
+            log.warning("the %s did not stop within %ss; exiting anyway", self._stop_step, STOP_TIMEOUT)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -141,6 +142,7 @@ class Daemon:
             ("role", lambda: self.role.stop() if self.role else _nothing()),
             ("transport", lambda: self.bus.stop() if self.bus else _nothing()),
         ):
+            self._stop_step = step
             try:
                 await action()
             except Exception:
