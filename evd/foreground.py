@@ -39,22 +39,35 @@ def run(config, plugins, start_daemon):
         finally:
             sys.stderr.flush()
             os._exit(code)
-    print(f"{config.name}: starting; its log is {log_path}", file=sys.stderr, flush=True)
-    status = _wait_ready(pid, socket)
-    if status is not None:
-        reason = _last_error(log_path, log_start)
-        if reason:
-            print(f"{config.name}: {reason} (exited during start-up: {status})", file=sys.stderr)
-        else:
-            print(f"{config.name}: exited during start-up ({status}); see {log_path}", file=sys.stderr)
-        return status
-    from .console import attach
-
+    # The daemon is in a session of its own: a SIGTERM, a closed terminal (SIGHUP) or a Ctrl-C
+    # before the panel is up must stop it as q does, not leave it running with its ports.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
+        print(f"{config.name}: starting; its log is {log_path}", file=sys.stderr, flush=True)
+        status = _wait_ready(pid, socket)
+        if status is not None:
+            reason = _last_error(log_path, log_start)
+            if reason:
+                print(f"{config.name}: {reason} (exited during start-up: {status})", file=sys.stderr)
+            else:
+                print(f"{config.name}: exited during start-up ({status}); see {log_path}", file=sys.stderr)
+            return status
+        from .console import attach
+
         attach.main(str(socket), quit_help="quit: stops this daemon")
+    except KeyboardInterrupt:
+        pass
+    except BaseException:
+        _stop(pid)
+        raise
     finally:
-        status = _stop(pid)
-    return status
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return _stop(pid)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _last_error(log_path, start):
