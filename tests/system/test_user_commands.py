@@ -62,6 +62,32 @@ def test_demo_supplies_unattended_and_ctrl_c_leaves_no_process(short_tmp):
     assert not list((short_tmp / "run").iterdir())  # each daemon removed its socket
 
 
+def test_demo_without_dir_says_where_it_is_and_removes_it(short_tmp):
+    demo = subprocess.Popen(
+        [str(BIN / "evd"), "demo", "--cps", "1", "--drivers", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=make_env(TMPDIR=short_tmp),  # its temporary directory where this test cleans up
+    )
+    try:
+        folder = wait_for(lambda: [p for p in short_tmp.iterdir() if p.name.startswith("evd-demo-")], timeout=10)[0]
+        socket = folder / "run" / "central.sock"
+
+        def central_answers():
+            with ControlClient(socket, timeout=2) as client:
+                return client.call("cp.list")
+
+        wait_for(central_answers, timeout=30, message="the demo's central")
+    finally:
+        demo.send_signal(signal.SIGINT)
+        output, _ = demo.communicate(timeout=30)
+    assert demo.returncode == 0, output
+    assert f"everything is under {folder} (temporary: removed when the demo stops" in output.splitlines()[1]
+    assert output.splitlines()[-1] == f"removed {folder}"
+    assert not folder.exists()
+
+
 def test_assignment_commands_over_a_real_broker(short_tmp, kafka_bootstrap):
     """EV_Central, EV_CP_E, EV_CP_M and EV_Driver with the assignment's positional parameters (R15)."""
     env = make_env(RUNTIME_DIRECTORY=short_tmp, STATE_DIRECTORY=short_tmp)
