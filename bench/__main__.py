@@ -1,8 +1,9 @@
-"""``python -m bench SUBCOMMAND``: scale (central under N simulated CPs), faults (scripted faults), bus (transport throughput).
+"""``python -m bench SUBCOMMAND``: scale (central under N simulated CPs), fleet (real daemons), faults, bus (transport throughput).
 
     python -m bench scale --cps 1000 --seconds 60 --transport local
     python -m bench faults --cps 20
     python -m bench bus --messages 2000 --kinds local      # the same as python -m bench.bus
+    python -m bench fleet --cps 100 --drivers 100 --transport kafka   # one real evd process per engine, monitor, driver
 
 Each prints one JSON document on stdout and its progress on stderr; ``SUBCOMMAND --help`` lists its options.
 """
@@ -14,6 +15,7 @@ SUBCOMMANDS = {
     "scale": "bench.scale",
     "faults": "bench.faults",
     "bus": "bench.bus",
+    "fleet": "bench.fleet",
 }
 
 
