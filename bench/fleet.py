@@ -96,7 +96,9 @@ class Topology:
     def __init__(self, args, root, transport, processes):
         self.args, self.root, self.transport, self.processes = args, root, transport, processes
         self.central_port = free_port()
-        self.central = self._node("central", "central", {"listen": f"127.0.0.1:{self.central_port}", "database": str(root / "state" / "central.db")})
+        self.central = self._node(
+            "central", "central", {"listen": f"127.0.0.1:{self.central_port}", "database": str(root / "state" / "central.db")}
+        )
         self.cp_ids = [f"CP{i:04d}" for i in range(1, args.cps + 1)]
         self.engines, self.monitors = [], []
         for cp_id in self.cp_ids:
@@ -227,7 +229,9 @@ class Meters:
         for node in self.nodes:
             if node.pid in self.rss:
                 values[node.role].append(self.rss[node.pid])
-        return {role: {"max": round(max(values[role]), 1), "mean": round(statistics.fmean(values[role]), 1)} for role in ROLES if values[role]}
+        return {
+            role: {"max": round(max(values[role]), 1), "mean": round(statistics.fmean(values[role]), 1)} for role in ROLES if values[role]
+        }
 
 
 def summary(values):
@@ -287,7 +291,6 @@ async def drive(args, report, topology, observer, where, broker_pid):
     report["ready_s"] = round(time.monotonic() - started, 2)
     progress(f"  every CP ACTIVE {report['ready_s']} s after the first monitor started")
 
-    await observer.start()
     progress(f"  starting {args.drivers} drivers")
     await asyncio.get_running_loop().run_in_executor(pool, start_in_batches, topology.drivers)
 
@@ -295,11 +298,19 @@ async def drive(args, report, topology, observer, where, broker_pid):
         statuses = await asyncio.gather(*(call(pool, d, "status") for d in topology.drivers))
         return all(s["central_reachable"] and s["transport"]["ready"] for s in statuses)
 
-    await wait_until("every driver to see central", drivers_see_central, 120)
+    started = time.monotonic()
+    try:
+        await wait_until("every driver to see central", drivers_see_central, args.ready_timeout)
+    except PhaseError as e:  # measure the rest all the same: the idle and busy figures still tell
+        report["errors"].append(str(e))
+        progress(f"  error: {e}; going on")
+    report["drivers_ready_s"] = round(time.monotonic() - started, 2)
     meters = Meters(topology.alive(), broker_pid)
     await asyncio.sleep(args.settle)
     report["idle_cpu_pct"], report["broker_cpu_pct_idle"] = await measure_window(meters, args.idle_seconds, "idle")
 
+    await observer.start()  # after the idle window: its own fetches would count as the broker's idle load
+    await asyncio.sleep(1)  # a live view starts at the stream's end: let it take its positions first
     outcomes = collections.Counter()
     stop_at = time.monotonic() + args.seconds
     tasks = [
@@ -308,7 +319,7 @@ async def drive(args, report, topology, observer, where, broker_pid):
     ]
     report["busy_cpu_pct"], report["broker_cpu_pct_busy"] = await measure_window(meters, args.seconds, "busy")
     progress("  drain: every supply to its ticket")
-    done, pending = await asyncio.wait(tasks, timeout=args.kwh * 2 + 60)
+    _done, pending = await asyncio.wait(tasks, timeout=args.kwh * 2 + 60)
     for task in pending:
         task.cancel()
     report["outcomes"] = dict(outcomes)
@@ -357,7 +368,9 @@ def analyse(report, observer, db_path):
         if row is None:
             problem = "not in central's database"
         elif (ticket["kwh"], ticket["eur"], ticket["status"]) != (row["kwh"], row["eur"], row["status"]):
-            problem = f"ticket {ticket['kwh']} kWh {ticket['eur']} EUR {ticket['status']} vs central {row['kwh']} {row['eur']} {row['status']}"
+            problem = (
+                f"ticket {ticket['kwh']} kWh {ticket['eur']} EUR {ticket['status']} vs central {row['kwh']} {row['eur']} {row['status']}"
+            )
         elif ticket["status"] != "COMPLETED" or abs(ticket["kwh"] - row["kwh_requested"]) > 1e-9:
             problem = f"{ticket['status']} at {ticket['kwh']} of {row['kwh_requested']} kWh ({ticket.get('reason')})"
         elif abs(ticket["eur"] - cost(ticket["kwh"], row["price"])) > 1e-9:
@@ -428,7 +441,7 @@ def run(args, stack):
         "errors": [],
     }
     prefix = new_prefix()
-    transport = {"kind": args.transport, "topic_prefix": prefix}
+    transport = {"kind": args.transport, "topic_prefix": prefix, **dict(option.split("=", 1) for option in args.transport_option)}
     broker_pid = None
     if args.transport == "kafka":
         if args.bootstrap:
@@ -443,7 +456,9 @@ def run(args, stack):
         where = {"path": root / "state" / "bus.db"}
         transport["path"] = str(where["path"])
     topology = Topology(args, root, transport, processes)
-    progress(f"fleet: {args.cps} CPs, {args.drivers} drivers on {args.transport}; {len(topology.all())} evd processes, logs in {root / 'log'}")
+    progress(
+        f"fleet: {args.cps} CPs, {args.drivers} drivers on {args.transport}; {len(topology.all())} evd processes, logs in {root / 'log'}"
+    )
     topology.central.start().wait_ready(60)
     observer = Observer(args.transport, prefix, where)
     try:
@@ -475,6 +490,13 @@ def parse_args(argv):
     parser.add_argument("--pause", type=float, default=1.0, help="seconds a driver waits after each ticket (default 1)")
     parser.add_argument("--ready-timeout", type=float, default=180.0, help="seconds allowed for every CP to become ACTIVE")
     parser.add_argument("--bootstrap", help="a loopback Kafka-protocol broker to use instead of starting tansu")
+    parser.add_argument(
+        "--transport-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one more key of every daemon's transport section (repeatable)",
+    )
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"), help="the daemons' log level")
     parser.add_argument("--out", help="also write the JSON document to this file")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (configs, logs, databases)")

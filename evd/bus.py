@@ -25,6 +25,11 @@ SEND_BATCH = 500
 MAX_BACKLOG = 5_000  # records handed to the loop and not applied yet, per consumer
 YIELD_EVERY = 200  # records applied before the dispatcher lets sockets and timers run
 COMMIT_EVERY = 0.2  # seconds between commits of applied positions (a commit is a broker round trip)
+#: Longest a consumer thread waits in one fetch while nothing arrives. Records end the wait at
+#: once (a long poll); what else waits on it (a new subscription, a commit, stopping) is woken
+#: by Consumer.wake where the backend can, else waits at most this. Short waits cost idle CPU:
+#: kafka-python 3 hands each poll to its network thread (~10 context switches per poll).
+IDLE_FETCH = 1.0
 RETRY_BACKOFF = (0.2, 5.0)  # first and longest pause between reconnection attempts
 STOP_FLUSH_TIMEOUT = 5.0  # seconds a stopping transport gets to deliver what it holds, broker reachable
 STOP_UNREACHABLE_GRACE = 0.5  # seconds a stopping thread gets when it has no broker to talk to
@@ -302,6 +307,7 @@ class Consumer:
         with self._lock:
             self.subscriptions.append(subscription)
             self._changed = True
+        self.wake()
 
     def start_on(self, loop):
         self._queue = asyncio.Queue()
@@ -311,6 +317,7 @@ class Consumer:
 
     async def stop(self):
         self._stopping.set()
+        self.wake()
         # A consumer that does not reach its peer has nothing to commit there: a short wait.
         grace = lambda: 10 if self.connected else STOP_UNREACHABLE_GRACE  # noqa: E731
         if self._thread is not None and not await join(self._thread, grace) and self.connected:
@@ -330,8 +337,12 @@ class Consumer:
         """Follow exactly ``topics`` from now on."""
 
     def fetch(self, timeout):
-        """Return a list of (topic, key_bytes, value_bytes, position) in order."""
+        """Return a list of (topic, key_bytes, value_bytes, position) in order, as soon as there are
+        any; wait at most ``timeout`` seconds for them (or until :meth:`wake`)."""
         raise NotImplementedError
+
+    def wake(self):
+        """End a fetch that is waiting for records (any thread); a backend that cannot lets it time out."""
 
     def commit(self, done):
         """Record ``done`` (position key -> position) as applied, for the group; False: retry later."""
@@ -385,7 +396,7 @@ class Consumer:
                     if records:
                         self._hand_over(records)  # never drop what a backend returned
                     continue
-                records = self.fetch(0.1)
+                records = self.fetch(IDLE_FETCH)
                 self.connected = self.alive()
                 self.transport.report(self, self.connected)
                 backoff.reset()

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 
-from . import __version__, logs, messages, paths
+from . import __version__, logs, malloc, messages, paths
 from . import config as configuration
 from .commands import all_commands
 from .control import PROTOCOL, ControlServer
@@ -46,6 +46,8 @@ class Daemon:
 
     def run(self):
         """Run until stopped; returns the exit status."""
+        if "MALLOC_ARENA_MAX" not in os.environ:
+            malloc.limit_arenas()
         loop = asyncio.SelectorEventLoop()
         asyncio.set_event_loop(loop)
         try:

@@ -11,8 +11,6 @@ import logging
 import pathlib
 import sqlite3
 
-import sqlite_utils
-
 from .errors import EvdError
 
 log = logging.getLogger(__name__)
@@ -70,6 +68,8 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), isolation_level=None)
+            import sqlite_utils  # central's alone: about 14 MB that other roles never load
+
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a process crash loses nothing committed

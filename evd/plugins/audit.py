@@ -12,7 +12,6 @@ import logging
 import sqlite3
 
 import attrs
-import sqlite_utils
 
 import evd
 from evd import messages
@@ -31,6 +30,8 @@ class AuditConfig:
 
 class AuditLog:
     def __init__(self, path):
+        import sqlite_utils  # central's alone: other roles never load it
+
         self.db = sqlite_utils.Database(sqlite3.connect(str(path), isolation_level=None, check_same_thread=False))
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA busy_timeout = 5000")

@@ -10,14 +10,12 @@ a plain record from a CP that has a key. Unregistering a CP revokes its key.
 """
 
 import base64
+import functools
 import logging
 import os
 import sqlite3
 
 import attrs
-import sqlite_utils
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 import evd
 from evd import messages
@@ -34,21 +32,33 @@ class CryptoConfig:
     require: bool = True
 
 
+@functools.cache
+def _aead():
+    """cryptography's AES-GCM and its error, loaded on first use: monitors, drivers and key-less engines never need it (~6 MB)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM, InvalidTag
+
+
 def new_key():
-    return base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
+    aesgcm, _ = _aead()
+    return base64.b64encode(aesgcm.generate_key(bit_length=256)).decode()
 
 
 def seal(key, topic, cp_id, message):
     nonce = os.urandom(12)
-    data = AESGCM(base64.b64decode(key)).encrypt(nonce, messages.encode(message), f"{topic}|{cp_id}".encode())
+    aesgcm, _ = _aead()
+    data = aesgcm(base64.b64decode(key)).encrypt(nonce, messages.encode(message), f"{topic}|{cp_id}".encode())
     return messages.make("sealed", cp=cp_id, nonce=base64.b64encode(nonce).decode(), data=base64.b64encode(data).decode())
 
 
 def unseal(key, topic, cp_id, envelope):
+    aesgcm, invalid_tag = _aead()
     try:
         nonce, data = base64.b64decode(envelope["nonce"], validate=True), base64.b64decode(envelope["data"], validate=True)
-        plain = AESGCM(base64.b64decode(key)).decrypt(nonce, data, f"{topic}|{cp_id}".encode())
-    except (InvalidTag, ValueError) as e:
+        plain = aesgcm(base64.b64decode(key)).decrypt(nonce, data, f"{topic}|{cp_id}".encode())
+    except (invalid_tag, ValueError) as e:
         raise messages.MalformedMessage(f"sealed record from {cp_id} does not open with its key ({type(e).__name__})") from None
     return messages.check(topic, messages.decode(plain))
 
@@ -57,6 +67,8 @@ class KeyStore:
     """Central's keys, in its database."""
 
     def __init__(self, path):
+        import sqlite_utils  # central's alone: other roles never load it
+
         self.db = sqlite_utils.Database(sqlite3.connect(str(path), isolation_level=None, check_same_thread=False))
         self.db.execute("PRAGMA busy_timeout = 5000")
         self.db["cp_keys"].create({"cp": str, "key": str, "issued_at": str, "revoked_at": str}, pk="cp", if_not_exists=True)

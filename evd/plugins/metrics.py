@@ -31,10 +31,20 @@ import attrs
 import evd
 from evd.config import HostPort
 
-try:
-    import prometheus_client
-except ImportError:  # optional: only needed when metrics are enabled
-    prometheus_client = None
+prometheus_client = None  # the optional prometheus_client module, loaded when metrics are enabled (central only)
+
+
+def _load_prometheus():
+    """True when prometheus_client is importable (and imported into this module's global)."""
+    global prometheus_client
+    if prometheus_client is None:
+        try:
+            import prometheus_client as module
+        except ImportError:
+            return False
+        prometheus_client = module
+    return True
+
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +205,7 @@ def _section(daemon, config=None):
 
 def _metrics_of(daemon):
     """Central's metrics, created on first use (audit records come before start-up ends)."""
-    if daemon.role_name != "central" or prometheus_client is None or not _section(daemon).enabled:
+    if daemon.role_name != "central" or not _section(daemon).enabled or not _load_prometheus():
         return None
     metrics = getattr(daemon, "metrics", None)
     if metrics is None:
@@ -223,7 +233,7 @@ def evd_startup(daemon):
     if daemon.role_name != "central":
         log.warning("metrics are served by central only; metrics.enabled is ignored by this %s", daemon.role_name)
         return
-    if prometheus_client is None:
+    if not _load_prometheus():
         log.error("metrics.enabled is true but the prometheus_client module is missing (pip install prometheus-client): no metrics served")
         return
     metrics = _metrics_of(daemon)

@@ -16,7 +16,6 @@ import sqlite3
 import time
 
 import attrs
-import sqlite_utils
 
 import evd
 from evd import messages
@@ -41,6 +40,8 @@ class Registry:
     def __init__(self, daemon):
         self.daemon = daemon
         conn = sqlite3.connect(str(daemon.config.section("central").database), isolation_level=None, check_same_thread=False)
+        import sqlite_utils  # central's alone: other roles never load it
+
         self.db = sqlite_utils.Database(conn)
         self.db.execute("PRAGMA busy_timeout = 5000")
         self.db["credentials"].create(

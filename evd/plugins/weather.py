@@ -15,7 +15,6 @@ import pathlib
 import time
 import typing
 import urllib.parse
-import urllib.request
 
 import attrs
 import yaml
@@ -58,7 +57,9 @@ class HttpSource:
         found = {}
         for city in cities:
             url = self.url.format(city=urllib.parse.quote(city), key=urllib.parse.quote(self.key))
-            with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as answer:
+            from urllib.request import urlopen  # http.client and email: only a station that polls needs them
+
+            with urlopen(url, timeout=HTTP_TIMEOUT) as answer:
                 found[city] = float(json.load(answer)["main"]["temp"])
         return found
 

@@ -376,3 +376,67 @@ def test_local_log_is_trimmed_by_size_but_never_past_a_group(tmp_path, monkeypat
     count, newest = stored()
     assert newest == 500 and count == expected  # the oldest went, the newest and the unread stayed
     assert ("has not read yet" in caplog.text) == (group_read_up_to is not None)
+
+
+def test_a_group_consumer_fetches_eagerly_while_records_flow_and_lazily_once_quiet(factory, monkeypatch):
+    """Idle daemons must cost nearly nothing (a quiet consumer waits long), busy hops stay fast."""
+    if factory.kind == "kafka":
+        from evd import kafka_transport as backend
+
+        def wait_of(consumer):
+            return consumer.client._fetcher.config["fetch_max_wait_ms"] / 1000
+    else:
+        from evd.plugins import local as backend
+
+        def wait_of(consumer):
+            hot = consumer.group is not None and time.monotonic() - consumer._records_at < backend.HOT_FOR
+            return backend.POLL_INTERVAL if hot else backend.QUIET_POLL_INTERVAL
+
+    monkeypatch.setattr(backend, "HOT_FOR", 1.5)
+
+    async def scenario():
+        producer, consumer = factory("producer"), factory("consumer")
+        mine, live = Collector(), Collector()
+        consumer.subscribe("cp.telemetry", mine, group="central")
+        consumer.subscribe("central.status", live)
+        await consumer.start()
+        await producer.start()
+        grouped, viewer = consumer._consumers["central"], consumer._consumers[None]
+        await wait_until(lambda: grouped.ready and viewer.ready, message="both consumers to follow their topics")
+        quiet = wait_of(grouped)
+        publish_numbers(producer, 5)
+        await wait_until(lambda: len(mine.numbers()) == 5, message="the group's records")
+        for beat in range(100):  # a live view starts at the end it first sees: beat until it sees some
+            publish_numbers(producer, 1, topic="central.status", keys=("central",), start=beat)
+            await asyncio.sleep(0.1)
+            if live.numbers():
+                break
+        assert live.numbers(), "the live view saw no record"
+        await asyncio.sleep(0.3)  # one more fetch, with the wait chosen after the records
+        hot, live_wait = wait_of(grouped), wait_of(viewer)
+        await asyncio.sleep(2.5)  # quiet for longer than HOT_FOR: the next fetch waits long again
+        cooled = wait_of(grouped)
+        await producer.stop()
+        await consumer.stop()
+        return quiet, hot, live_wait, cooled
+
+    quiet, hot, live_wait, cooled = run(scenario())
+    assert hot < quiet and cooled == quiet
+    assert live_wait == quiet  # a live view of a heartbeat stream stays lazy
+
+
+def test_a_new_subscription_is_followed_without_waiting_out_a_quiet_fetch(factory):
+    async def scenario():
+        producer, consumer = factory("producer"), factory("consumer")
+        first, second = Collector(), Collector()
+        consumer.subscribe("cp.telemetry", first, group="engine-a")
+        await consumer.start()
+        await producer.start()
+        await wait_until(lambda: consumer.ready, message="the first subscription")
+        consumer.subscribe("cp.commands", second, group="engine-a")  # as an engine does once it knows its CP id
+        publish_numbers(producer, 3, topic="cp.commands")
+        await wait_until(lambda: len(second.numbers()) == 3, message="records of the added subscription")
+        await producer.stop()
+        await consumer.stop()
+
+    run(scenario())
