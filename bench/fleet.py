@@ -40,6 +40,7 @@ import os
 import pathlib
 import shutil
 import signal
+import socket
 import sqlite3
 import statistics
 import sys
@@ -51,7 +52,7 @@ from evd.money import cost
 from .bus import machine
 from .procs import CpuMeter, EvdNode, Processes, log_errors, memory_mb
 from .scale import commit, uncommitted
-from .support import Tansu, free_port, make_transport, new_prefix, percentile, progress, require_loopback
+from .support import Tansu, make_transport, new_prefix, percentile, progress, require_loopback
 
 try:  # central hands each CP a key; the engines' telemetry is sealed with it
     from evd.plugins import crypto
@@ -90,19 +91,38 @@ def ms(seconds):
     return round(seconds * 1000, 1) if seconds is not None else None
 
 
+def port_block(count):
+    """``count`` loopback ports below the ephemeral range (a port picked there may be taken by an
+    outgoing connection before its engine binds it), each free when handed out."""
+    low, _high = (int(n) for n in pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports, candidate = [], max(1024, low - 12_000)
+    while len(ports) < count and candidate < low:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+                ports.append(candidate)
+            except OSError:
+                pass
+        candidate += 1
+    if len(ports) < count:
+        raise RuntimeError(f"only {len(ports)} free ports below {low}")
+    return ports
+
+
 class Topology:
     """The fleet's processes: their configs under ``root`` and their role."""
 
     def __init__(self, args, root, transport, processes):
         self.args, self.root, self.transport, self.processes = args, root, transport, processes
-        self.central_port = free_port()
+        ports = iter(port_block(args.cps + 1))
+        self.central_port = next(ports)
         self.central = self._node(
             "central", "central", {"listen": f"127.0.0.1:{self.central_port}", "database": str(root / "state" / "central.db")}
         )
         self.cp_ids = [f"CP{i:04d}" for i in range(1, args.cps + 1)]
         self.engines, self.monitors = [], []
         for cp_id in self.cp_ids:
-            port = free_port()
+            port = next(ports)
             engine = {"listen": f"127.0.0.1:{port}", "auto_plug": True, "journal": str(root / "state" / f"engine-{cp_id}.journal")}
             self.engines.append(self._node(f"engine-{cp_id}", "engine", engine))
             monitor = {

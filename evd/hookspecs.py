@@ -18,7 +18,12 @@ def evd_register_roles():
 
 @hookspec
 def evd_register_transports():
-    """Return ``{kind: TransportClass}``: event-stream transports (subclasses of :class:`evd.bus.Transport`)."""
+    """Return ``{kind: TransportClass}``: event-stream transports (subclasses of :class:`evd.bus.Transport`).
+
+    The class may be a light stand-in with ``kind`` and ``options_class`` whose instantiation
+    returns the real transport, so that its client library is imported only by daemons that
+    use it (evd.plugins.kafka does so).
+    """
 
 
 @hookspec

@@ -35,10 +35,10 @@ LIVENESS_EVERY = 2.0  # seconds between connection-count checks
 BOOTSTRAP_TIMEOUT_MS = 3000  # a client's constructor gives up on the broker after this (kafka-python: 30 s)
 RECONNECT_BACKOFF_MAX_MS = 5000  # longest pause between kafka-python's own reconnection attempts (30 s)
 KAFKA_LOG_EVERY = 60.0  # seconds before the same kafka-python log line is let through again
-#: Fetch wait of a group consumer that had records lately. Some brokers (tansu 0.6) hold a fetch
+#: Fetch wait of an eager consumer that had records lately. Some brokers (tansu 0.6) hold a fetch
 #: until about half its wait even when records arrive meanwhile: a short wait keeps those hops fast.
 HOT_FETCH_WAIT = 0.05
-HOT_FOR = 10.0  # seconds a group consumer stays hot after its last record
+HOT_FOR = 10.0  # seconds an eager consumer stays hot after its last record
 
 
 class KafkaTransport(Transport):
@@ -202,15 +202,16 @@ class KafkaGroupConsumer(Consumer):
         return [(tp.topic, r.key, r.value, (tp, r.offset)) for tp, records in polled.items() for r in records]
 
     def _adapt_fetch_wait(self):
-        """A short fetch wait while records flow, the configured long one once quiet.
+        """An eager consumer: a short fetch wait while records flow; every other one, and an eager
+        one once quiet, the configured long wait.
 
         Each fetch costs kafka-python 3 about 2 ms of CPU (hand-offs to its network thread): a
-        50 ms wait kept an idle consumer at ~4 % of a core, 1 s at ~0.4 %. Live views (a driver's
-        central.status) keep the long wait: a heartbeat stream tolerates half a second.
+        50 ms wait kept a consumer at ~4 % of a core, 1 s at ~0.4 %. 200 engines and drivers
+        fetching eagerly would need four cores; central alone can afford it.
         """
         longest = self.transport.options.fetch_max_wait
-        quiet = time.monotonic() - self._records_at >= HOT_FOR
-        wanted = longest if quiet or not self.group else min(HOT_FETCH_WAIT, longest)
+        hot = self.eager and time.monotonic() - self._records_at < HOT_FOR
+        wanted = min(HOT_FETCH_WAIT, longest) if hot else longest
         if wanted != self._fetch_wait:
             # kafka-python reads this per fetch request; it has no public setter.
             self.client._fetcher.config["fetch_max_wait_ms"] = max(1, int(wanted * 1000))

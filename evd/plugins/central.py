@@ -171,8 +171,9 @@ class Central(Role):
         bus.barriers.append(self.store.flush)
         group = f"central-{self.daemon.name}"
         # Requests get a consumer of their own, so that they never queue behind a telemetry backlog.
-        bus.subscribe("driver.requests", self._on_request, group=f"{group}-requests")
-        bus.subscribe("cp.telemetry", self._on_telemetry, group=group)
+        # Eager: every authorisation and every applied record waits on these two hops.
+        bus.subscribe("driver.requests", self._on_request, group=f"{group}-requests", eager=True)
+        bus.subscribe("cp.telemetry", self._on_telemetry, group=group, eager=True)
         try:
             self._server = await serve(cfg.listen.host, cfg.listen.port, self._from_monitor, self._monitor_connected, name="monitor")
         except OSError as e:

@@ -23,9 +23,9 @@ from evd.errors import EvdError
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL = 0.005  # how often a reader whose records flow checks for new ones
-QUIET_POLL_INTERVAL = 0.025  # how often a quiet reader does (each check wakes its thread: ~0.3 % of a core at 5 ms)
-HOT_FOR = 10.0  # seconds a group reader checks at POLL_INTERVAL after its last records
+POLL_INTERVAL = 0.005  # how often an eager reader whose records flow checks for new ones
+QUIET_POLL_INTERVAL = 0.05  # how often any other reader does (a check costs ~0.01 % of a core a second)
+HOT_FOR = 10.0  # seconds an eager reader checks at POLL_INTERVAL after its last records
 FETCH_LIMIT = 1000
 TRIM_EVERY = 30.0
 
@@ -164,8 +164,7 @@ class LocalConsumer(Consumer):
             now = time.monotonic()
             if now >= deadline:
                 break
-            # Live views (a driver's central.status) are heartbeat streams: they can wait a little.
-            hot = self.group is not None and now - self._records_at < HOT_FOR
+            hot = self.eager and now - self._records_at < HOT_FOR
             time.sleep(POLL_INTERVAL if hot else QUIET_POLL_INTERVAL)
         self._woken.clear()
         return []

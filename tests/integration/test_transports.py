@@ -378,8 +378,8 @@ def test_local_log_is_trimmed_by_size_but_never_past_a_group(tmp_path, monkeypat
     assert ("has not read yet" in caplog.text) == (group_read_up_to is not None)
 
 
-def test_a_group_consumer_fetches_eagerly_while_records_flow_and_lazily_once_quiet(factory, monkeypatch):
-    """Idle daemons must cost nearly nothing (a quiet consumer waits long), busy hops stay fast."""
+def test_an_eager_consumer_fetches_eagerly_while_records_flow_and_lazily_once_quiet(factory, monkeypatch):
+    """Idle daemons must cost nearly nothing (a quiet consumer waits long), central's hops stay fast."""
     if factory.kind == "kafka":
         from evd import kafka_transport as backend
 
@@ -389,7 +389,7 @@ def test_a_group_consumer_fetches_eagerly_while_records_flow_and_lazily_once_qui
         from evd.plugins import local as backend
 
         def wait_of(consumer):
-            hot = consumer.group is not None and time.monotonic() - consumer._records_at < backend.HOT_FOR
+            hot = consumer.eager and time.monotonic() - consumer._records_at < backend.HOT_FOR
             return backend.POLL_INTERVAL if hot else backend.QUIET_POLL_INTERVAL
 
     monkeypatch.setattr(backend, "HOT_FOR", 1.5)
@@ -397,7 +397,7 @@ def test_a_group_consumer_fetches_eagerly_while_records_flow_and_lazily_once_qui
     async def scenario():
         producer, consumer = factory("producer"), factory("consumer")
         mine, live = Collector(), Collector()
-        consumer.subscribe("cp.telemetry", mine, group="central")
+        consumer.subscribe("cp.telemetry", mine, group="central", eager=True)
         consumer.subscribe("central.status", live)
         await consumer.start()
         await producer.start()
@@ -422,7 +422,7 @@ def test_a_group_consumer_fetches_eagerly_while_records_flow_and_lazily_once_qui
 
     quiet, hot, live_wait, cooled = run(scenario())
     assert hot < quiet and cooled == quiet
-    assert live_wait == quiet  # a live view of a heartbeat stream stays lazy
+    assert live_wait == quiet  # a consumer nobody made eager stays lazy, records or not
 
 
 def test_a_new_subscription_is_followed_without_waiting_out_a_quiet_fetch(factory):
