@@ -101,7 +101,7 @@ async def measure_transport(make, count, keys, timeout, stall):
     """Produce and end-to-end consume rates and publish-to-handler lag for one transport."""
     producer, consumer = make(name="bench-producer"), make(name="bench-consumer")
     receiver = Receiver(count)
-    consumer.subscribe(TOPIC, receiver, group=GROUP)
+    consumer.subscribe(TOPIC, receiver, group=GROUP, eager=True)
     result = {}
     try:
         await consumer.start()

@@ -47,7 +47,7 @@ from evd.errors import EvdError
 from .bus import machine
 from .procs import EvdNode, Processes, decode_all, log_errors, memory_mb, read_topic_kafka, read_topic_local
 from .scale import commit, uncommitted
-from .support import Tansu, free_port, new_prefix, percentile, progress, require_loopback
+from .support import Tansu, check_bootstrap, free_port, new_prefix, percentile, progress
 
 try:  # R20: engine records may be sealed with per-CP keys that central keeps in its database
     from evd.plugins import crypto
@@ -752,14 +752,7 @@ def parse_args(argv):
     if not 1 <= args.drivers <= args.cps:
         parser.error("--drivers must be from 1 to --cps")
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    if args.bootstrap:
-        if args.transport != "kafka":
-            parser.error("--bootstrap goes with --transport kafka")
-        try:
-            args.bootstrap = require_loopback(args.bootstrap)
-        except (ValueError, OSError) as e:
-            parser.error(f"--bootstrap: {e}")
-    return args
+    return check_bootstrap(parser, args)
 
 
 def main(argv=None):

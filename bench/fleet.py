@@ -32,14 +32,10 @@ import argparse
 import asyncio
 import collections
 import concurrent.futures
-import contextlib
 import datetime
-import json
-import logging
 import os
 import pathlib
 import shutil
-import signal
 import socket
 import sqlite3
 import statistics
@@ -52,7 +48,7 @@ from evd.money import cost
 from .bus import machine
 from .procs import CpuMeter, EvdNode, Processes, log_errors, memory_mb
 from .scale import commit, uncommitted
-from .support import Tansu, make_transport, new_prefix, percentile, progress, require_loopback
+from .support import Tansu, check_bootstrap, make_transport, new_prefix, percentile, progress, run_and_report
 
 try:  # central hands each CP a key; the engines' telemetry is sealed with it
     from evd.plugins import crypto
@@ -177,9 +173,10 @@ class Observer:
         self.duplicate_events = 0
 
     async def start(self):
-        self.bus.subscribe("driver.requests", self.on_request)
-        self.bus.subscribe("driver.events", self.on_event)
-        self.bus.subscribe("cp.telemetry", self.on_telemetry)
+        # Eager: the measuring consumer must add no wait of its own.
+        self.bus.subscribe("driver.requests", self.on_request, eager=True)
+        self.bus.subscribe("driver.events", self.on_event, eager=True)
+        self.bus.subscribe("cp.telemetry", self.on_telemetry, eager=True)
         await self.bus.start()
 
     def on_request(self, message, key):
@@ -524,31 +521,11 @@ def parse_args(argv):
     args.drivers = args.cps if args.drivers is None else args.drivers
     if args.cps < 1 or args.drivers < 0 or args.seconds <= 0 or args.idle_seconds <= 0 or args.kwh <= 0:
         parser.error("--cps, --seconds, --idle-seconds and --kwh must be positive, --drivers not negative")
-    if args.bootstrap:
-        if args.transport != "kafka":
-            parser.error("--bootstrap goes with --transport kafka")
-        try:
-            args.bootstrap = require_loopback(args.bootstrap)
-        except (ValueError, OSError) as e:
-            parser.error(f"--bootstrap: {e}")
-    return args
+    return check_bootstrap(parser, args)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
-    try:
-        with contextlib.ExitStack() as stack:
-            report = run(args, stack)
-    except KeyboardInterrupt:
-        progress("interrupted; every process started here was killed")
-        return 130
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        pathlib.Path(args.out).write_text(text + "\n")
-    return 1 if report["errors"] else 0
+    return run_and_report(parse_args(argv), run)
 
 
 if __name__ == "__main__":

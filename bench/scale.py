@@ -40,11 +40,9 @@ import collections
 import contextlib
 import datetime
 import json
-import logging
 import os
 import pathlib
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -62,7 +60,7 @@ try:  # R20: central may hand each CP a key, and then takes only sealed telemetr
 except ImportError:
     crypto = None
 from .procs import CpuMeter, EvdNode, Processes, log_errors, memory_mb, read_topic_kafka, read_topic_local
-from .support import Tansu, free_port, make_transport, new_prefix, percentile, progress, require_loopback
+from .support import Tansu, check_bootstrap, free_port, make_transport, new_prefix, percentile, progress, run_and_report
 
 SLICES = 20  # the ticker sweeps 1/SLICES of the CPs every 1/SLICES s
 KWH_STEP = 0.01  # kWh per progress record: seq n carries n * KWH_STEP kWh
@@ -294,8 +292,9 @@ class Fleet:
     # -- the stream --------------------------------------------------------------------------
 
     async def start(self, timeout):
-        self.bus.subscribe("cp.commands", self.on_command, group="bench-engines")
-        self.bus.subscribe("driver.events", self.on_event, group="bench-drivers")
+        # Eager: the bench plays 1,000s of CPs in one process, and measures through these.
+        self.bus.subscribe("cp.commands", self.on_command, group="bench-engines", eager=True)
+        self.bus.subscribe("driver.events", self.on_event, group="bench-drivers", eager=True)
         await self.bus.start()
         for topic in self._warm:
             self.bus.publish(topic, "warmup", messages.make("warmup"))
@@ -1052,31 +1051,11 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.cps < 1 or args.seconds <= 0 or args.request_rate <= 0 or args.backlog < 1:
         parser.error("--cps, --seconds, --request-rate and --backlog must be positive")
-    if args.bootstrap:
-        if args.transport != "kafka":
-            parser.error("--bootstrap goes with --transport kafka")
-        try:
-            args.bootstrap = require_loopback(args.bootstrap)
-        except (ValueError, OSError) as e:
-            parser.error(f"--bootstrap: {e}")
-    return args
+    return check_bootstrap(parser, args)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
-    try:
-        with contextlib.ExitStack() as stack:
-            report = run(args, stack)
-    except KeyboardInterrupt:
-        progress("interrupted; every process started here was killed")
-        return 130
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        pathlib.Path(args.out).write_text(text + "\n")
-    return 1 if report["errors"] else 0
+    return run_and_report(parse_args(argv), run)
 
 
 if __name__ == "__main__":

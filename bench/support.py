@@ -2,6 +2,8 @@
 
 import contextlib
 import ipaddress
+import json
+import logging
 import math
 import os
 import pathlib
@@ -194,3 +196,33 @@ def percentile(sorted_values, fraction):
     if not sorted_values:
         return None
     return sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)]
+
+
+def check_bootstrap(parser, args):
+    """``--bootstrap`` goes with Kafka and must be a loopback broker: a usage error otherwise."""
+    if args.bootstrap:
+        if args.transport != "kafka":
+            parser.error("--bootstrap goes with --transport kafka")
+        try:
+            args.bootstrap = require_loopback(args.bootstrap)
+        except (ValueError, OSError) as e:
+            parser.error(f"--bootstrap: {e}")
+    return args
+
+
+def run_and_report(args, run):
+    """A benchmark's main: ``run(args, stack)`` with every process it starts killed on the way
+    out (Ctrl-C or kill included), then its JSON document on stdout and in ``args.out``."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        with contextlib.ExitStack() as stack:
+            report = run(args, stack)
+    except KeyboardInterrupt:
+        progress("interrupted; every process started here was killed")
+        return 130
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        pathlib.Path(args.out).write_text(text + "\n")
+    return 1 if report["errors"] else 0

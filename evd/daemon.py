@@ -63,7 +63,13 @@ class Daemon:
         control = ControlServer(self.socket_path, self.dispatcher, self.state, hello)
         await control.start()
         try:
-            await self._start()
+            try:
+                await self._start()
+            except BaseException:
+                # Not ready, and never will be: no ping may answer while the parts that did start
+                # stop (a consumer takes up to a fetch wait), or a panel would attach to a corpse.
+                await control.stop()
+                raise
             self.notifier.notify("READY=1", f"STATUS={self.role_name} {self.name} running")
             log.info("%s %s ready (control socket %s)", self.role_name, self.name, self.socket_path)
             if self.notifier.watchdog_interval:
