@@ -30,6 +30,7 @@ COMMIT_EVERY = 0.2  # seconds between commits of applied positions (a commit is 
 #: by Consumer.wake where the backend can, else waits at most this. Short waits cost idle CPU:
 #: kafka-python 3 hands each poll to its network thread (~10 context switches per poll).
 IDLE_FETCH = 1.0
+HOT_FOR = 10.0  # seconds an eager consumer stays hot (short fetch waits) after its last records
 RETRY_BACKOFF = (0.2, 5.0)  # first and longest pause between reconnection attempts
 STOP_FLUSH_TIMEOUT = 5.0  # seconds a stopping transport gets to deliver what it holds, broker reachable
 STOP_UNREACHABLE_GRACE = 0.5  # seconds a stopping thread gets when it has no broker to talk to
@@ -300,6 +301,7 @@ class Consumer:
         self._stopping = threading.Event()
         self._done = {}  # backend position key -> position applied by the loop
         self._backlog = 0
+        self._records_at = -HOT_FOR  # when records last came (monotonic)
         self._thread = None
         self._queue = None
         self._dispatcher = None
@@ -312,6 +314,10 @@ class Consumer:
     def eager(self):
         """Some subscription of this consumer wants short fetch waits while records flow."""
         return any(s.eager for s in self.subscriptions)
+
+    def hot(self):
+        """An eager consumer whose records came within HOT_FOR: its backend fetches with short waits."""
+        return self.eager and time.monotonic() - self._records_at < HOT_FOR
 
     def add(self, subscription):
         with self._lock:
@@ -432,6 +438,7 @@ class Consumer:
             log.debug("closing the %s consumer: %s", self.kind, e)
 
     def _hand_over(self, records):
+        self._records_at = time.monotonic()
         with self._lock:
             subscriptions = list(self.subscriptions)
         batch = []

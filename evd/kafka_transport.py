@@ -38,7 +38,6 @@ KAFKA_LOG_EVERY = 60.0  # seconds before the same kafka-python log line is let t
 #: Fetch wait of an eager consumer that had records lately. Some brokers (tansu 0.6) hold a fetch
 #: until about half its wait even when records arrive meanwhile: a short wait keeps those hops fast.
 HOT_FETCH_WAIT = 0.05
-HOT_FOR = 10.0  # seconds an eager consumer stays hot after its last record
 
 
 class KafkaTransport(Transport):
@@ -170,7 +169,6 @@ class KafkaGroupConsumer(Consumer):
         )
         self._assigned = set()
         self._live_floor = {}  # partition -> first offset a live view delivers
-        self._records_at = -HOT_FOR  # when the last records came (monotonic)
         self._fetch_wait = transport.options.fetch_max_wait
 
     def resubscribe(self, topics):
@@ -195,8 +193,6 @@ class KafkaGroupConsumer(Consumer):
     def fetch(self, timeout):
         self._adapt_fetch_wait()
         polled = self.client.poll(timeout_ms=int(timeout * 1000), max_records=1000)
-        if polled:
-            self._records_at = time.monotonic()
         if not self.group:
             self._drop_old(polled)
         return [(tp.topic, r.key, r.value, (tp, r.offset)) for tp, records in polled.items() for r in records]
@@ -210,8 +206,7 @@ class KafkaGroupConsumer(Consumer):
         fetching eagerly would need four cores; central alone can afford it.
         """
         longest = self.transport.options.fetch_max_wait
-        hot = self.eager and time.monotonic() - self._records_at < HOT_FOR
-        wanted = min(HOT_FETCH_WAIT, longest) if hot else longest
+        wanted = min(HOT_FETCH_WAIT, longest) if self.hot() else longest
         if wanted != self._fetch_wait:
             # kafka-python reads this per fetch request; it has no public setter.
             self.client._fetcher.config["fetch_max_wait_ms"] = max(1, int(wanted * 1000))

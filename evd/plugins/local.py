@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.005  # how often an eager reader whose records flow checks for new ones
 QUIET_POLL_INTERVAL = 0.05  # how often any other reader does (a check costs ~0.01 % of a core a second)
-HOT_FOR = 10.0  # seconds an eager reader checks at POLL_INTERVAL after its last records
 FETCH_LIMIT = 1000
 TRIM_EVERY = 30.0
 
@@ -135,7 +134,6 @@ class LocalConsumer(Consumer):
         self.db = connect(self.transport.options.path)
         self.positions = {}
         self._version = None
-        self._records_at = -HOT_FOR  # when the last records came (monotonic)
 
     def resubscribe(self, topics):
         for topic in topics:
@@ -159,13 +157,10 @@ class LocalConsumer(Consumer):
                 if len(records) < FETCH_LIMIT:
                     self._version = version  # caught up with this version of the file
                 if records:
-                    self._records_at = time.monotonic()
                     return records
-            now = time.monotonic()
-            if now >= deadline:
+            if time.monotonic() >= deadline:
                 break
-            hot = self.eager and now - self._records_at < HOT_FOR
-            time.sleep(POLL_INTERVAL if hot else QUIET_POLL_INTERVAL)
+            time.sleep(POLL_INTERVAL if self.hot() else QUIET_POLL_INTERVAL)
         self._woken.clear()
         return []
 

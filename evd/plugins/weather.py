@@ -54,11 +54,11 @@ class HttpSource:
         self.url, self.key = config.url, config.api_key
 
     def temperatures(self, cities):
+        from urllib.request import urlopen  # http.client and email: only a station that polls needs them
+
         found = {}
         for city in cities:
             url = self.url.format(city=urllib.parse.quote(city), key=urllib.parse.quote(self.key))
-            from urllib.request import urlopen  # http.client and email: only a station that polls needs them
-
             with urlopen(url, timeout=HTTP_TIMEOUT) as answer:
                 found[city] = float(json.load(answer)["main"]["temp"])
         return found

@@ -9,7 +9,7 @@ import time
 import pytest
 from kafka import KafkaProducer
 
-from evd import messages
+from evd import bus, messages
 from evd.bus import COMMIT_EVERY
 
 from transport_harness import make_transport, new_prefix, wait_until
@@ -381,18 +381,16 @@ def test_local_log_is_trimmed_by_size_but_never_past_a_group(tmp_path, monkeypat
 def test_an_eager_consumer_fetches_eagerly_while_records_flow_and_lazily_once_quiet(factory, monkeypatch):
     """Idle daemons must cost nearly nothing (a quiet consumer waits long), central's hops stay fast."""
     if factory.kind == "kafka":
-        from evd import kafka_transport as backend
 
         def wait_of(consumer):
             return consumer.client._fetcher.config["fetch_max_wait_ms"] / 1000
     else:
-        from evd.plugins import local as backend
+        from evd.plugins import local
 
         def wait_of(consumer):
-            hot = consumer.eager and time.monotonic() - consumer._records_at < backend.HOT_FOR
-            return backend.POLL_INTERVAL if hot else backend.QUIET_POLL_INTERVAL
+            return local.POLL_INTERVAL if consumer.hot() else local.QUIET_POLL_INTERVAL
 
-    monkeypatch.setattr(backend, "HOT_FOR", 1.5)
+    monkeypatch.setattr(bus, "HOT_FOR", 1.5)
 
     async def scenario():
         producer, consumer = factory("producer"), factory("consumer")
