@@ -8,14 +8,10 @@ memory-only tansu is started on a loopback port for the Kafka measurements and k
 
 import argparse
 import asyncio
-import contextlib
 import functools
-import json
-import logging
 import os
 import pathlib
 import platform
-import signal
 import sys
 import tempfile
 import time
@@ -27,7 +23,17 @@ from kafka.admin import NewTopic
 from evd import messages
 from evd.bus import OUTBOX_LIMIT
 
-from .support import PARTITIONS, call_with_timeout, make_transport, new_prefix, percentile, progress, require_loopback, tansu_broker
+from .support import (
+    PARTITIONS,
+    call_with_timeout,
+    make_transport,
+    new_prefix,
+    percentile,
+    progress,
+    require_loopback,
+    run_and_report,
+    tansu_broker,
+)
 
 KINDS = ("local", "kafka")
 TOPIC = "cp.telemetry"
@@ -269,18 +275,8 @@ def run(args, stack):
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     # A plain `kill` is handled as Ctrl-C (asyncio cancels cleanly), so a broker started here is always stopped.
-    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
-    try:
-        with contextlib.ExitStack() as stack:
-            report = run(args, stack)
-    except KeyboardInterrupt:
-        progress("interrupted")
-        return 130
-    print(json.dumps(report, indent=2))
-    failed = any("error" in r or "raw_error" in r for r in report["results"].values())
-    return 1 if failed else 0
+    return run_and_report(args, run, failed=lambda r: any("error" in x or "raw_error" in x for x in r["results"].values()))
 
 
 if __name__ == "__main__":

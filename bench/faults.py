@@ -27,8 +27,6 @@ import argparse
 import collections
 import contextlib
 import datetime
-import json
-import logging
 import pathlib
 import random
 import shutil
@@ -47,7 +45,7 @@ from evd.errors import EvdError
 from .bus import machine
 from .procs import EvdNode, Processes, decode_all, log_errors, memory_mb, read_topic_kafka, read_topic_local
 from .scale import commit, uncommitted
-from .support import Tansu, check_bootstrap, free_port, new_prefix, percentile, progress
+from .support import Tansu, check_bootstrap, free_port, new_prefix, percentile, progress, run_and_report
 
 try:  # R20: engine records may be sealed with per-CP keys that central keeps in its database
     from evd.plugins import crypto
@@ -757,25 +755,18 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
-    report = None
+    return run_and_report(
+        args, run_or_report_error, failed=lambda r: r["errors"] or any(t["met"] is False for t in r.get("targets", {}).values())
+    )
+
+
+def run_or_report_error(args, stack):
+    """``run``, or a report with its error when a process or the machine failed it."""
     try:
-        with contextlib.ExitStack() as stack:
-            try:
-                report = run(args, stack)
-            except (RuntimeError, EvdError, OSError) as e:
-                progress(f"error: {e}")
-                report = {"bench": "faults", "errors": [f"{type(e).__name__}: {e}"]}
-    except KeyboardInterrupt:
-        progress("interrupted; every process started here was killed")
-        return 130
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        pathlib.Path(args.out).write_text(text + "\n")
-    failed = report["errors"] or any(t["met"] is False for t in report.get("targets", {}).values())
-    return 1 if failed else 0
+        return run(args, stack)
+    except (RuntimeError, EvdError, OSError) as e:
+        progress(f"error: {e}")
+        return {"bench": "faults", "errors": [f"{type(e).__name__}: {e}"]}
 
 
 if __name__ == "__main__":
