@@ -27,14 +27,11 @@ import argparse
 import collections
 import contextlib
 import datetime
-import pathlib
 import random
-import shutil
 import signal
 import socket
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 
@@ -45,7 +42,7 @@ from evd.errors import EvdError
 from .bus import machine
 from .procs import EvdNode, Processes, decode_all, log_errors, memory_mb, read_topic_kafka, read_topic_local
 from .scale import commit, uncommitted
-from .support import Tansu, check_bootstrap, free_port, new_prefix, percentile, progress, run_and_report
+from .support import Tansu, check_bootstrap, free_port, new_prefix, percentile, progress, run_and_report, working_directory
 
 try:  # R20: engine records may be sealed with per-CP keys that central keeps in its database
     from evd.plugins import crypto
@@ -628,11 +625,7 @@ def audit(net, report):
 
 
 def run(args, stack):
-    root = pathlib.Path(tempfile.mkdtemp(prefix="evd-faults-"))
-    if args.keep:
-        progress(f"working directory (kept): {root}")
-    else:
-        stack.callback(shutil.rmtree, root, True)
+    root = working_directory(args, stack, "evd-faults-")
     processes = Processes()
     stack.callback(processes.kill_all)
     report = {

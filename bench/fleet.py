@@ -35,12 +35,10 @@ import concurrent.futures
 import datetime
 import os
 import pathlib
-import shutil
 import socket
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 
 from evd.money import cost
@@ -48,7 +46,7 @@ from evd.money import cost
 from .bus import machine
 from .procs import CpuMeter, EvdNode, Processes, log_errors, memory_mb
 from .scale import commit, uncommitted
-from .support import Tansu, check_bootstrap, make_transport, new_prefix, percentile, progress, run_and_report
+from .support import Tansu, check_bootstrap, make_transport, new_prefix, percentile, progress, run_and_report, working_directory
 
 try:  # central hands each CP a key; the engines' telemetry is sealed with it
     from evd.plugins import crypto
@@ -433,11 +431,7 @@ def judge(report):
 
 
 def run(args, stack):
-    root = pathlib.Path(tempfile.mkdtemp(prefix="evd-fleet-"))
-    if args.keep:
-        progress(f"working directory (kept): {root}")
-    else:
-        stack.callback(shutil.rmtree, root, True)
+    root = working_directory(args, stack, "evd-fleet-")
     for sub in ("run", "log", "state"):
         (root / sub).mkdir(exist_ok=True)
     os.environ["EVD_SITE_CONFIG"] = ""  # no /etc/evcharging/evd.yaml under the fleet's own configs

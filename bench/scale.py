@@ -46,7 +46,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 from evd import messages
@@ -60,7 +59,7 @@ try:  # R20: central may hand each CP a key, and then takes only sealed telemetr
 except ImportError:
     crypto = None
 from .procs import CpuMeter, EvdNode, Processes, log_errors, memory_mb, read_topic_kafka, read_topic_local
-from .support import Tansu, check_bootstrap, free_port, make_transport, new_prefix, percentile, progress, run_and_report
+from .support import Tansu, check_bootstrap, free_port, make_transport, new_prefix, percentile, progress, run_and_report, working_directory
 
 SLICES = 20  # the ticker sweeps 1/SLICES of the CPs every 1/SLICES s
 KWH_STEP = 0.01  # kWh per progress record: seq n carries n * KWH_STEP kWh
@@ -959,11 +958,7 @@ def judge(report):
 
 
 def run(args, stack):
-    root = pathlib.Path(tempfile.mkdtemp(prefix="evd-bench-"))
-    if args.keep:
-        progress(f"working directory (kept): {root}")
-    else:
-        stack.callback(shutil.rmtree, root, True)
+    root = working_directory(args, stack, "evd-bench-")
     processes = Processes()
     stack.callback(processes.kill_all)
     report = {

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -227,3 +228,14 @@ def run_and_report(args, run, failed=lambda report: report["errors"]):
     if getattr(args, "out", None):
         pathlib.Path(args.out).write_text(text + "\n")
     return 1 if failed(report) else 0
+
+
+def working_directory(args, stack, prefix):
+    """A new temporary directory for a run's configs, logs and databases: removed on the way out
+    unless ``--keep``, then only named."""
+    root = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
+    if args.keep:
+        progress(f"working directory (kept): {root}")
+    else:
+        stack.callback(shutil.rmtree, root, True)
+    return root
