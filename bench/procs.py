@@ -59,6 +59,7 @@ class EvdNode:
         self.path.write_text(yaml.safe_dump(self.config, sort_keys=False))
         self.proc = None
         self.starts = 0
+        self.nice = 0  # run at this nice value (nice(1)): lower priority than central on a shared machine
         if processes is not None:
             processes.add(self)
 
@@ -71,8 +72,9 @@ class EvdNode:
 
     def start(self):
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            niced = ["nice", "-n", str(self.nice)] if self.nice else []  # nice execs evd: the pid is evd's
             self.proc = subprocess.Popen(
-                [str(evd_binary()), "run", "-c", str(self.path)],
+                [*niced, str(evd_binary()), "run", "-c", str(self.path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -239,3 +239,14 @@ def working_directory(args, stack, prefix):
     else:
         stack.callback(shutil.rmtree, root, True)
     return root
+
+
+def precompile_evd():
+    """Write evd's bytecode before starting daemons, as ``pip install`` does: from a checkout (an
+    editable install) run with PYTHONDONTWRITEBYTECODE, every daemon compiled evd's sources again
+    at start (about 50 ms of CPU each, 15 s of start-up at 300 daemons)."""
+    import compileall
+
+    import evd
+
+    compileall.compile_dir(pathlib.Path(evd.__file__).parent, quiet=1)

@@ -43,6 +43,15 @@ class Subscription:
     handler: object  # handler(message, key) -> None or awaitable
     keys: frozenset | None  # only records with these keys; None for all
     eager: bool = False  # fetch eagerly while records flow (see Transport.subscribe)
+    live: bool = False  # subscribed without a group: from the newest record on, never committed
+
+
+@attrs.frozen
+class Interest:
+    """What a consumer follows of one topic, summed over its subscriptions to it."""
+
+    live: bool  # only live views want it: start at the newest record, commit nothing
+    keys: frozenset | None  # only records with these keys are wanted (None: all)
 
 
 @attrs.frozen
@@ -130,13 +139,19 @@ class Transport:
         (central's); other consumers wait long between fetches, which costs an idle or lightly
         loaded daemon almost nothing, at up to half a fetch wait per hop on brokers that hold
         fetches (tansu) and none on Apache Kafka.
+
+        A live view rides on the daemon's first group consumer when it has one: every fetch
+        loop costs an idle daemon CPU (and the broker a request), one loop costs it once.
         """
+        live = group is None
         consumer = self._consumers.get(group)
+        if live and consumer is None:
+            consumer = next((c for c in self._consumers.values() if c.group), None)
         if consumer is None:
             consumer = self._consumers[group] = self.consumer_class(self, group)
             if self.loop is not None:
                 consumer.start_on(self.loop)
-        consumer.add(Subscription(self.topic(topic), handler, frozenset(keys) if keys is not None else None, eager))
+        consumer.add(Subscription(self.topic(topic), handler, frozenset(keys) if keys is not None else None, eager, live))
 
     @property
     def connected(self):
@@ -349,8 +364,8 @@ class Consumer:
     def open(self):
         """Create the client (in this thread); raise to retry later."""
 
-    def resubscribe(self, topics):
-        """Follow exactly ``topics`` from now on."""
+    def resubscribe(self, interests):
+        """Follow exactly the topics of ``interests`` (topic -> :class:`Interest`) from now on."""
 
     def fetch(self, timeout):
         """Return a list of (topic, key_bytes, value_bytes, position) in order, as soon as there are
@@ -395,9 +410,9 @@ class Consumer:
                     self._changed = True
                 with self._lock:
                     changed, self._changed = self._changed, False
-                    topics = sorted({s.topic for s in self.subscriptions})
+                    interests = interests_of(self.subscriptions)
                 if changed:
-                    self.resubscribe(topics)
+                    self.resubscribe(interests)
                 if time.monotonic() - committed_at >= COMMIT_EVERY:
                     # Not after every fetch: a replay after a crash is harmless (handlers are idempotent).
                     committed_at = time.monotonic()
@@ -509,6 +524,18 @@ class Consumer:
                 self._done.update(done)
                 self._backlog -= len(batch)
             await asyncio.sleep(0)
+
+
+def interests_of(subscriptions):
+    """topic -> Interest, in topic order: live only if no group subscription wants the topic,
+    keyed only if every subscription to it is."""
+    interests = {}
+    for topic in sorted({s.topic for s in subscriptions}):
+        on_topic = [s for s in subscriptions if s.topic == topic]
+        keyed = all(s.keys is not None for s in on_topic)
+        keys = frozenset().union(*(s.keys for s in on_topic)) if keyed else None
+        interests[topic] = Interest(live=all(s.live for s in on_topic), keys=keys)
+    return interests
 
 
 async def join(thread, timeout):

@@ -24,6 +24,7 @@ from kafka.errors import (
     TopicAlreadyExistsError,
 )
 from kafka.net import KafkaNetClient
+from kafka.partitioner import murmur2
 from kafka.structs import OffsetAndMetadata
 
 from evd.bus import Consumer, Transport
@@ -168,32 +169,36 @@ class KafkaGroupConsumer(Consumer):
             fetch_max_wait_ms=max(1, int(transport.options.fetch_max_wait * 1000)),
         )
         self._assigned = set()
+        self._live = set()  # partitions followed only by live views: never committed
         self._live_floor = {}  # partition -> first offset a live view delivers
         self._fetch_wait = transport.options.fetch_max_wait
 
-    def resubscribe(self, topics):
-        self.transport.ensure_topics(topics)
+    def resubscribe(self, interests):
+        self.transport.ensure_topics(set(interests))
         # Only once the broker describes every topic: partitions missed now would be missed
         # until the next metadata refresh (minutes).
-        partitions = set()
-        for topic in topics:
+        partitions, live = set(), set()
+        for topic, interest in interests.items():
             numbers = self.client.partitions_for_topic(topic)
             if not numbers:
                 raise ConnectionError(f"no metadata for topic {topic} yet")
-            partitions.update(TopicPartition(topic, n) for n in numbers)
+            wanted = {TopicPartition(topic, n) for n in partitions_of(interest.keys, numbers)}
+            partitions |= wanted
+            if interest.live:
+                live |= wanted
         new = partitions - self._assigned
         self.client.assign(sorted(partitions))
-        if new and not self.group:
-            self.client.seek_to_end(*new)
-        elif new:
-            log.info("%s: following %s", self.group, ", ".join(sorted({tp.topic for tp in new})))
-        self._assigned = partitions
+        if new & live:
+            self.client.seek_to_end(*(new & live))
+        if new - live:
+            log.info("%s: following %s", self.group, ", ".join(sorted({tp.topic for tp in new - live})))
+        self._assigned, self._live = partitions, live
         self.ready = True
 
     def fetch(self, timeout):
         self._adapt_fetch_wait()
         polled = self.client.poll(timeout_ms=int(timeout * 1000), max_records=1000)
-        if not self.group:
+        if self._live:
             self._drop_old(polled)
         return [(tp.topic, r.key, r.value, (tp, r.offset)) for tp, records in polled.items() for r in records]
 
@@ -215,10 +220,10 @@ class KafkaGroupConsumer(Consumer):
     def _drop_old(self, polled):
         # A live view starts at the high-water mark of its first fetch, not at the broker's
         # "latest offset" answer, which some brokers (tansu) get wrong.
-        for tp in self._assigned:
+        for tp in self._live:
             if tp not in self._live_floor and self.client.highwater(tp) is not None:
                 self._live_floor[tp] = self.client.highwater(tp)
-        for tp in list(polled):
+        for tp in self._live.intersection(polled):
             floor = self._live_floor.get(tp)
             polled[tp] = [r for r in polled[tp] if floor is not None and r.offset >= floor]
 
@@ -226,10 +231,11 @@ class KafkaGroupConsumer(Consumer):
         return position[0]
 
     def commit(self, done):
-        if not self.group:
+        offsets = {tp: OffsetAndMetadata(offset + 1, None, -1) for tp, (_, offset) in done.items() if tp not in self._live}
+        if not self.group or not offsets:
             return
         try:
-            self.client.commit({tp: OffsetAndMetadata(offset + 1, None, -1) for tp, (_, offset) in done.items()})
+            self.client.commit(offsets)
         except (RebalanceInProgressError, CommitFailedError) as e:
             # Another client has joined this group as a member (a second daemon of the same
             # name, an older evd): the broker refuses our offsets; keep them and say so, once.
@@ -306,6 +312,19 @@ class KafkaLogGate(logging.Handler):
     def _about_the_network(self, record):
         args = record.args if isinstance(record.args, tuple) else ()
         return record.msg in self.NETWORK_LINES or any(isinstance(arg, self.NETWORK) for arg in args)
+
+
+def partitions_of(keys, numbers):
+    """The partitions among ``numbers`` that records with ``keys`` go to (all for None).
+
+    The producer's default partitioner, as in the Java client: murmur2 of the key over the
+    sorted partitions. A keyed consumer fetches only those: a driver does not download every
+    other driver's progress events.
+    """
+    numbers = sorted(numbers)
+    if keys is None:
+        return numbers
+    return sorted({numbers[(murmur2(key.encode()) & 0x7FFFFFFF) % len(numbers)] for key in keys})
 
 
 def quiet_kafka_logs():

@@ -133,16 +133,20 @@ class LocalConsumer(Consumer):
     def open(self):
         self.db = connect(self.transport.options.path)
         self.positions = {}
+        self.live = set()  # topics followed only by live views: never committed
         self._version = None
 
-    def resubscribe(self, topics):
-        for topic in topics:
+    def resubscribe(self, interests):
+        # Keys are not filtered here: other keys' rows cost a reader little (bus._hand_over
+        # skips them undecoded), and skipping them would hold its position back.
+        self.live = {topic for topic, interest in interests.items() if interest.live}
+        for topic in interests:
             if topic in self.positions:
                 continue
             row = None
-            if self.group:
+            if topic not in self.live:
                 row = self.db.execute("SELECT seq FROM offsets WHERE grp = ? AND topic = ?", (self.group, topic)).fetchone()
-            if row is None and not self.group:
+            else:
                 # A live view starts after what is already there.
                 row = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM records WHERE topic = ?", (topic,)).fetchone()
             self.positions[topic] = row[0] if row else 0
@@ -180,13 +184,13 @@ class LocalConsumer(Consumer):
         return position[0]
 
     def commit(self, done):
-        if not self.group:
+        offsets = [(self.group, topic, seq) for topic, seq in done.values() if topic not in self.live]
+        if not self.group or not offsets:
             return
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
-                "INSERT INTO offsets (grp, topic, seq) VALUES (?, ?, ?) ON CONFLICT (grp, topic) DO UPDATE SET seq = excluded.seq",
-                [(self.group, topic, seq) for topic, seq in done.values()],
+                "INSERT INTO offsets (grp, topic, seq) VALUES (?, ?, ?) ON CONFLICT (grp, topic) DO UPDATE SET seq = excluded.seq", offsets
             )
 
     def close(self):

@@ -168,11 +168,64 @@ def test_keys_filter(factory):
         publish_numbers(producer, 50, keys=("a", "b"), topic="driver.events")
         publish_numbers(producer, 1, keys=("a",), topic="driver.events", start=1000)
         await wait_until(lambda: 1000 in mine.numbers(), message="the last message for a")
+        fetched = consumer._consumers["driver-a"].client.assignment() if factory.kind == "kafka" else None
         await producer.stop()
         await consumer.stop()
-        return mine
+        return mine, fetched
 
-    assert run(scenario()).by_key.keys() == {"a"}
+    mine, fetched = run(scenario())
+    assert mine.by_key.keys() == {"a"}
+    assert mine.numbers() == set(range(0, 50, 2)) | {1000}
+    if fetched is not None:  # Kafka: only the partition key "a" goes to is fetched, not the other drivers'
+        assert len(fetched) == 1
+
+
+def test_a_live_view_rides_on_the_group_consumer_and_is_never_committed(factory):
+    """A driver follows its events (group) and central's status (live) with one client, one fetch loop."""
+    group = "driver-r"
+
+    async def scenario():
+        producer = factory("producer")
+        await producer.start()
+        publish_numbers(producer, 5, topic="central.status", keys=("central",))
+        publish_numbers(producer, 5, topic="driver.events", keys=("r",), start=10)
+        await wait_until(lambda: producer.pending == 0, message="old records stored")
+        events, status = Collector(), Collector()
+        driver = factory("driver")
+        driver.subscribe("driver.events", events, group=group, keys={"r"})
+        driver.subscribe("central.status", status)
+        await driver.start()
+        assert list(driver._consumers) == [group]
+
+        def beat_seen():
+            publish_numbers(producer, 1, topic="central.status", keys=("central",), start=50)
+            return 50 in status.numbers()
+
+        await wait_until(beat_seen, interval=0.2, message="the live view to follow new records")
+        await wait_until(lambda: events.numbers() == set(range(10, 15)), message="the group's records from its start")
+        await asyncio.sleep(COMMIT_EVERY * 3)
+        await driver.stop()
+        return status, committed_topics(factory, group)
+
+    status, committed = run(scenario())
+    assert status.numbers() == {50}, "old status records were delivered to a live view"
+    assert committed == {f"{factory.prefix}.driver.events"}
+
+
+def committed_topics(factory, group):
+    if factory.kind == "kafka":
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=factory.bootstrap)
+        try:
+            return {tp.topic for tp in admin.list_group_offsets(group)[group]}
+        finally:
+            admin.close()
+    db = sqlite3.connect(factory.path)
+    try:
+        return {topic for (topic,) in db.execute("SELECT topic FROM offsets WHERE grp = ?", (group,))}
+    finally:
+        db.close()
 
 
 def inject_raw(factory, topic, key, values):
@@ -393,13 +446,14 @@ def test_an_eager_consumer_fetches_eagerly_while_records_flow_and_lazily_once_qu
     monkeypatch.setattr(bus, "HOT_FOR", 1.5)
 
     async def scenario():
-        producer, consumer = factory("producer"), factory("consumer")
+        producer, consumer, watcher = factory("producer"), factory("consumer"), factory("watcher")
         mine, live = Collector(), Collector()
         consumer.subscribe("cp.telemetry", mine, group="central", eager=True)
-        consumer.subscribe("central.status", live)
+        watcher.subscribe("central.status", live)
         await consumer.start()
+        await watcher.start()
         await producer.start()
-        grouped, viewer = consumer._consumers["central"], consumer._consumers[None]
+        grouped, viewer = consumer._consumers["central"], watcher._consumers[None]
         await wait_until(lambda: grouped.ready and viewer.ready, message="both consumers to follow their topics")
         quiet = wait_of(grouped)
         publish_numbers(producer, 5)
@@ -416,6 +470,7 @@ def test_an_eager_consumer_fetches_eagerly_while_records_flow_and_lazily_once_qu
         cooled = wait_of(grouped)
         await producer.stop()
         await consumer.stop()
+        await watcher.stop()
         return quiet, hot, live_wait, cooled
 
     quiet, hot, live_wait, cooled = run(scenario())
