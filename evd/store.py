@@ -12,27 +12,12 @@ import pathlib
 import sqlite3
 
 from .errors import EvdError
+from .sessions import COLUMNS, Session
 
 log = logging.getLogger(__name__)
 
-SESSION_COLUMNS = {
-    "id": str,
-    "request_id": str,
-    "cp": str,
-    "driver": str,
-    "origin": str,  # driver | manual
-    "price": float,
-    "kwh_requested": float,
-    "status": str,  # AUTHORIZED SUPPLYING COMPLETED INTERRUPTED DENIED
-    "reason": str,
-    "requested_at": str,
-    "started_at": str,
-    "ended_at": str,
-    "kwh": float,
-    "eur": float,
-    "last_seq": int,
-}
-FINAL_STATUSES = ("COMPLETED", "INTERRUPTED", "DENIED")
+#: The sessions table's columns: the stored fields of evd.sessions.Session.
+SESSION_COLUMNS = COLUMNS
 CP_COLUMNS = ("id", "location", "price", "city", "stopped", "registered_at")
 
 
@@ -52,7 +37,12 @@ def _migrate_1(db):
         pk="id",
     )
     db["drivers"].create({"id": str, "first_seen": str, "last_seen": str}, pk="id")
-    db["sessions"].create(SESSION_COLUMNS, pk="id", not_null={"cp", "status"})
+    # Schema version 1 as it was released: a field added to Session since needs a migration of its
+    # own (tests/unit/test_store.py checks that the migrated table has every stored field).
+    sessions = {"id": str, "request_id": str, "cp": str, "driver": str, "origin": str, "price": float, "kwh_requested": float}
+    sessions |= {"status": str, "reason": str, "requested_at": str, "started_at": str, "ended_at": str}
+    sessions |= {"kwh": float, "eur": float, "last_seq": int}
+    db["sessions"].create(sessions, pk="id", not_null={"cp", "status"})
     db["sessions"].create_index(["request_id"], unique=True)
     db["sessions"].create_index(["cp", "status"])
     db["sessions"].create_index(["driver"])
@@ -109,23 +99,24 @@ class Store:
         return list(self.db["cps"].rows_where(order_by="id"))
 
     def open_sessions(self):
-        return list(self.db["sessions"].rows_where("status IN ('AUTHORIZED', 'SUPPLYING')"))
+        return [Session.from_row(row) for row in self.db["sessions"].rows_where("status IN ('AUTHORIZED', 'SUPPLYING')")]
 
     def session_by_request(self, request_id):
+        """The session a request became (a Session of its own: changes need save_session), or None."""
         pending = self._dirty_requests.get(request_id)
         if pending is not None:
-            return self._dirty_sessions[pending]
+            return Session.from_row(self._dirty_sessions[pending])
         return self._one("SELECT * FROM sessions WHERE request_id = ?", request_id)
 
     def session(self, session_id):
         if session_id in self._dirty_sessions:
-            return self._dirty_sessions[session_id]
+            return Session.from_row(self._dirty_sessions[session_id])
         return self._one("SELECT * FROM sessions WHERE id = ?", session_id)
 
     def _one(self, sql, *args):
         cursor = self.db.execute(sql, args)
         row = cursor.fetchone()
-        return dict(zip((c[0] for c in cursor.description), row, strict=True)) if row else None
+        return Session.from_row(dict(zip((c[0] for c in cursor.description), row, strict=True))) if row else None
 
     def sessions(self, active=False, cp=None, driver=None, limit=None):
         self.flush()
@@ -138,16 +129,15 @@ class Store:
         if driver:
             where.append("driver = ?")
             args.append(driver)
-        return list(
-            self.db["sessions"].rows_where(" AND ".join(where) or None, args, order_by="requested_at DESC, rowid DESC", limit=limit)
-        )
+        rows = self.db["sessions"].rows_where(" AND ".join(where) or None, args, order_by="requested_at DESC, rowid DESC", limit=limit)
+        return [Session.from_row(row) for row in rows]
 
     # -- writes (batched) ---------------------------------------------------------------
 
     def save_session(self, session):
-        self._dirty_sessions[session["id"]] = dict(session)
-        if session.get("request_id") is not None:
-            self._dirty_requests[session["request_id"]] = session["id"]
+        self._dirty_sessions[session.id] = session.row()  # a copy: later changes need another save
+        if session.request_id is not None:
+            self._dirty_requests[session.request_id] = session.id
 
     def save_cp(self, cp):
         self._dirty_cps[cp["id"]] = dict(cp)

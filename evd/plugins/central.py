@@ -19,13 +19,13 @@ import uuid
 import attrs
 
 import evd
-from evd import messages, paths
+from evd import authorisation, messages, paths, sessions
 from evd.config import Duration, HostPort, non_negative, positive
 from evd.errors import CommandError, EvdError
 from evd.link import LinkError, serve
-from evd.money import cost, energy
 from evd.role import Role
-from evd.store import FINAL_STATUSES, Store
+from evd.sessions import Session, Status
+from evd.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +33,8 @@ CP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 REGISTER_TIMEOUT = 10.0  # a monitor must register this soon after connecting
 SNAPSHOT_EVERY = 10.0  # seconds between full CP lists on central.status
 SNAPSHOT_CHUNK = 200  # CPs per cps message
-OPEN = ("AUTHORIZED", "SUPPLYING")
 STATUS_FIELDS = ("id", "location", "price_eur_kwh", "city", "state")  # a CP on central.status
 HISTORY_LIMIT = 200  # past sessions sent to a driver that asks
-DENIALS = {
-    "DISCONNECTED": "charging point is disconnected",
-    "BROKEN": "charging point is broken",
-    "STOPPED": "charging point is out of order",
-    "SUPPLYING": "charging point is busy",
-}
 
 
 @attrs.frozen
@@ -75,7 +68,7 @@ class ChargingPoint:
     health: str = "UNKNOWN"  # OK | KO | UNKNOWN, from the monitor's heartbeats
     detail: str = ""
     last_heartbeat: float = 0.0
-    session: dict | None = None  # the open session
+    session: Session | None = None  # the open session
     published: tuple | None = None  # what central.status last said about this CP
     weather: str | None = None  # why the weather keeps it out of service (R22), if it does
     announced: str | None = None  # the state last sent to the monitor
@@ -125,10 +118,10 @@ class ChargingPoint:
             "price_eur_kwh": self.price,
             "city": self.city,
             "state": self.state,
-            "driver": session["driver"] if session else None,
-            "kwh": session["kwh"] if session else None,
-            "eur": session["eur"] if session else None,
-            "session": session["id"] if session else None,
+            "driver": session.driver if session else None,
+            "kwh": session.kwh if session else None,
+            "eur": session.eur if session else None,
+            "session": session.id if session else None,
             "reason": self.reason,
             "detail": self.detail if self.state == "BROKEN" else (self._stop_reason() if self.state == "STOPPED" else None),
         }
@@ -140,7 +133,7 @@ class Central(Role):
         self.store = None
         self.cps = {}
         self._server = None
-        self._ending = {}  # session id -> (timer handle, reason)
+        self._end_timers = {}  # session id -> the timer of central's end grace
         self._changed_cps = set()
         self._supplying = {}  # driver id -> the CP of its open supply, for the one-supply-per-driver rule
         self._last_snapshot = 0.0
@@ -162,7 +155,7 @@ class Central(Role):
                 registered_at=row["registered_at"],
             )
         for session in self.store.open_sessions():
-            cp = self.cps.get(session["cp"])
+            cp = self.cps.get(session.cp)
             if cp is not None:
                 self._open(cp, session)
         for cp in self.cps.values():
@@ -189,7 +182,7 @@ class Central(Role):
         for cp in self.cps.values():
             if cp.link is not None:
                 cp.link.close()
-        for handle, _ in self._ending.values():
+        for handle in self._end_timers.values():
             handle.cancel()
         self.store.close()
 
@@ -340,8 +333,8 @@ class Central(Role):
             return
         if message["type"] == "history_request":
             # R23: a driver's past supplies, from central's database.
-            sessions = [session_fields(row) for row in self.store.sessions(driver=key, limit=HISTORY_LIMIT)]
-            self.daemon.bus.publish("driver.events", key, messages.make("history", driver=key, sessions=sessions))
+            past = [session.listing() for session in self.store.sessions(driver=key, limit=HISTORY_LIMIT)]
+            self.daemon.bus.publish("driver.events", key, messages.make("history", driver=key, sessions=past))
             return
         self._handle_request(message, origin="driver")
 
@@ -364,85 +357,58 @@ class Central(Role):
             self._announce_outcome(existing)  # a replay: say the same thing again
             return
         self.store.save_driver(request["driver"], messages.now_iso())
-        session = {
-            "id": uuid.uuid4().hex,
-            "request_id": request["id"],
-            "cp": request["cp"],
-            "driver": request["driver"],
-            "origin": origin,
-            "price": None,
-            "kwh_requested": float(request["kwh"]),
-            "status": "AUTHORIZED",
-            "reason": None,
-            "requested_at": request["ts"],
-            "started_at": None,
-            "ended_at": None,
-            "kwh": 0.0,
-            "eur": 0.0,
-            "last_seq": 0,
-        }
+        session = Session(
+            id=uuid.uuid4().hex,
+            request_id=request["id"],
+            cp=request["cp"],
+            driver=request["driver"],
+            origin=origin,
+            kwh_requested=float(request["kwh"]),
+            requested_at=request["ts"],
+        )
         reason = self._denial(request)
         cp = self.cps.get(request["cp"])
         if reason:
-            session.update(status="DENIED", reason=reason, ended_at=messages.now_iso(), price=cp.price if cp else None)
+            session.status, session.reason, session.ended_at = Status.DENIED, reason, messages.now_iso()
+            session.price = cp.price if cp else None
             self.store.save_session(session)
             self.message(f"request of driver {request['driver']} for {request['cp']} denied: {reason}")
             self.daemon.audit(
-                "CHARGE", request["driver"], "supply request", f"denied: {reason}", cp=request["cp"], session=session["id"], origin=origin
+                "CHARGE", request["driver"], "supply request", f"denied: {reason}", cp=request["cp"], session=session.id, origin=origin
             )
         else:
-            session["price"] = cp.price
+            session.price = cp.price
             self._open(cp, session)
             self.store.save_session(session)
-            self.message(f"driver {request['driver']} authorised at {cp.id} ({session['kwh_requested']:g} kWh at {cp.price:g} EUR/kWh)")
-            self.daemon.audit("CHARGE", request["driver"], "supply request", "authorised", cp=cp.id, session=session["id"], origin=origin)
+            self.message(f"driver {request['driver']} authorised at {cp.id} ({session.kwh_requested:g} kWh at {cp.price:g} EUR/kWh)")
+            self.daemon.audit("CHARGE", request["driver"], "supply request", "authorised", cp=cp.id, session=session.id, origin=origin)
             self._refresh(cp)
         self._announce_outcome(session)
 
     def _denial(self, request):
-        expires = request.get("expires_at")
-        if expires and expires < messages.now_iso():
-            return "request expired before central received it"
-        if not 0 < request["kwh"] <= self.config.max_kwh:
-            return f"energy must be more than 0 and at most {self.config.max_kwh:g} kWh"
-        cp = self.cps.get(request["cp"])
-        if cp is None:
-            return f"unknown charging point {request['cp']}"
-        if cp.state != "ACTIVE":
-            reason = DENIALS.get(cp.state, f"charging point is {cp.state}")
-            return f"{reason} ({cp.weather})" if cp.state == "STOPPED" and cp.weather and not cp.stopped else reason
-        other = self._supplying.get(request["driver"])
-        if other is not None:
-            return f"driver {request['driver']} already has a supply at {other.id}"
-        return None
+        busy = self._supplying.get(request["driver"])
+        return authorisation.denial(
+            request, self.cps.get(request["cp"]), max_kwh=self.config.max_kwh, busy_at=busy.id if busy else None, now=messages.now_iso()
+        )
 
     def _open(self, cp, session):
         cp.session = session
-        self._supplying[session["driver"]] = cp
+        self._supplying[session.driver] = cp
 
     def _announce_outcome(self, session):
         bus = self.daemon.bus
-        if session["status"] == "DENIED":
-            denial = messages.make(
-                "denied", request_id=session["request_id"], cp=session["cp"], driver=session["driver"], reason=session["reason"]
-            )
-            bus.publish("driver.events", session["driver"], denial)
-            if session["origin"] == "manual":
-                bus.publish("cp.commands", session["cp"], self.daemon.seal("cp.commands", session["cp"], denial))
+        if session.status == Status.DENIED:
+            denial = messages.make("denied", request_id=session.request_id, cp=session.cp, driver=session.driver, reason=session.reason)
+            bus.publish("driver.events", session.driver, denial)
+            if session.origin == "manual":
+                bus.publish("cp.commands", session.cp, self.daemon.seal("cp.commands", session.cp, denial))
             return
-        if session["status"] in FINAL_STATUSES:
+        if session.status.final:
             self._send_ticket(session)
             return
-        fields = {
-            "session": session["id"],
-            "cp": session["cp"],
-            "driver": session["driver"],
-            "price": session["price"],
-            "kwh_requested": session["kwh_requested"],
-            "request_id": session["request_id"],
-        }
-        bus.publish("cp.commands", session["cp"], self.daemon.seal("cp.commands", session["cp"], messages.make("authorize", **fields)))
-        bus.publish("driver.events", session["driver"], messages.make("authorized", **fields))
+        fields = session.authorization()
+        bus.publish("cp.commands", session.cp, self.daemon.seal("cp.commands", session.cp, messages.make("authorize", **fields)))
+        bus.publish("driver.events", session.driver, messages.make("authorized", **fields))
 
     # -- telemetry from engines -----------------------------------------------------------------
 
@@ -459,143 +425,114 @@ class Central(Role):
         if kind == "manual_request":
             self._handle_request({**message, "expires_at": None}, origin="manual")
             return
-        if cp.session is not None and cp.session["id"] == message["session"]:
-            session = cp.session  # the live copy: no database read on the hot path
-        else:
-            session = self.store.session(message["session"])
-        if session is None or session["cp"] != cp.id:
+        live = cp.session  # the live copy when it is this session's: no database read on the hot path
+        session = live if live is not None and live.id == message["session"] else self.store.session(message["session"])
+        if session is None or session.cp != cp.id:
             raise messages.MalformedMessage(f"{kind} for unknown session {message['session']!r} at {cp.id}")
-        if session["status"] in FINAL_STATUSES:
-            if kind == "ended":
-                if session["status"] == "INTERRUPTED" and message["seq"] > session["last_seq"] and message["kwh"] > session["kwh"]:
-                    self._correct(session, message)
-                elif abs(session["kwh"] - message["kwh"]) > 1e-9:
-                    log.warning(
-                        "engine of %s reports %s kWh for closed session %s; its ticket said %s",
-                        cp.id,
-                        message["kwh"],
-                        session["id"],
-                        session["kwh"],
-                    )
-                self._send_ticket(session)  # the same ticket again (or the corrected one), in case the first was lost
-            return
-        if kind == "started":
-            if session["status"] == "AUTHORIZED":
-                session.update(status="SUPPLYING", started_at=message["ts"])
-                self.store.save_session(session)
-                self.message(f"{cp.id}: vehicle plugged in, supplying driver {session['driver']}")
-                self._refresh(cp)
-        elif kind == "progress":
-            if message["seq"] <= session["last_seq"]:
-                return  # old or duplicated
-            self._apply_energy(session, message)
-            self.store.save_session(session)
-            self.daemon.bus.publish(
-                "driver.events",
-                session["driver"],
-                messages.make(
-                    "progress",
-                    session=session["id"],
-                    cp=cp.id,
-                    driver=session["driver"],
-                    kwh=session["kwh"],
-                    eur=session["eur"],
-                    seq=session["last_seq"],
-                ),
-            )
-            self._refresh(cp)
-        elif kind == "ended":
-            if message["seq"] > session["last_seq"]:
-                self._apply_energy(session, message)
-            pending = self._ending.get(session["id"])
-            status = "INTERRUPTED" if pending else message["status"]
-            reason = pending[1] if pending else message["reason"]
-            self._finalize(session, status if status in ("COMPLETED", "INTERRUPTED") else "INTERRUPTED", reason)
-
-    def _apply_energy(self, session, message):
-        session["kwh"] = energy(message["kwh"])
-        session["eur"] = cost(session["kwh"], session["price"])
-        session["last_seq"] = message["seq"]
-        if session["status"] == "AUTHORIZED":
-            session.update(status="SUPPLYING", started_at=session["started_at"] or message["ts"])
+        self._carry_out(cp, session, sessions.step(session, _event(message), messages.now_iso()))
 
     # -- ending supplies ------------------------------------------------------------------------
 
     def _end_supply(self, cp, reason, order):
-        """End ``cp``'s supply: tell the engine, wait a little for its final figures, then close it."""
+        """End ``cp``'s supply: tell the engine (``order`` "end"), wait a little for its final figures, then close it."""
         session = cp.session
-        if session is None or session["id"] in self._ending:
+        if session is None:
             return
-        if order == "end":
-            self.daemon.bus.publish(
-                "cp.commands",
-                cp.id,
-                self.daemon.seal("cp.commands", cp.id, messages.make("end", session=session["id"], cp=cp.id, reason=reason)),
-            )
-        handle = asyncio.get_running_loop().call_later(self.config.end_grace, self._end_overdue, cp, session["id"])
-        self._ending[session["id"]] = (handle, reason)
+        effects = sessions.step(session, sessions.EndOrdered(reason), messages.now_iso())
+        if effects and order == "end":
+            end = messages.make("end", session=session.id, cp=cp.id, reason=reason)
+            self.daemon.bus.publish("cp.commands", cp.id, self.daemon.seal("cp.commands", cp.id, end))
+        self._carry_out(cp, session, effects)
 
     def _end_overdue(self, cp, session_id):
-        if cp.session is not None and cp.session["id"] == session_id:
-            log.warning("engine of %s did not confirm the end of session %s; closing it with the last energy reported", cp.id, session_id)
-            self._finalize(cp.session, "INTERRUPTED", self._ending[session_id][1])
+        self._end_timers.pop(session_id, None)
+        if cp.session is not None and cp.session.id == session_id:
+            self._carry_out(cp, cp.session, sessions.step(cp.session, sessions.Overdue(), messages.now_iso()))
             self.store.flush()
 
-    def _finalize(self, session, status, reason):
-        pending = self._ending.pop(session["id"], None)
-        if pending:
-            pending[0].cancel()
-        session.update(status=status, reason=reason, ended_at=messages.now_iso())
-        session["eur"] = cost(session["kwh"], session["price"])
-        self.store.save_session(session)
-        cp = self.cps.get(session["cp"])
-        self.daemon.state.delete(("requests", session["id"]))
-        if cp is not None and cp.session is not None and cp.session["id"] == session["id"]:
+    def _carry_out(self, cp, session, effects):
+        """Do what the session's state machine asks, in its order."""
+        for effect in effects:
+            match effect:
+                case sessions.Save():
+                    self.store.save_session(session)
+                case sessions.PublishProgress():
+                    progress = messages.make(
+                        "progress",
+                        session=session.id,
+                        cp=cp.id,
+                        driver=session.driver,
+                        kwh=session.kwh,
+                        eur=session.eur,
+                        seq=session.last_seq,
+                    )
+                    self.daemon.bus.publish("driver.events", session.driver, progress)
+                case sessions.Plugged():
+                    self.message(f"{cp.id}: vehicle plugged in, supplying driver {session.driver}")
+                    self._refresh(cp)
+                case sessions.Changed():
+                    self._refresh(cp)
+                case sessions.AwaitEnd():
+                    self._end_timers[session.id] = asyncio.get_running_loop().call_later(
+                        self.config.end_grace, self._end_overdue, cp, session.id
+                    )
+                case sessions.Finished():
+                    self._finished(cp, session, effect)
+                case sessions.SendTicket():
+                    self._send_ticket(session)
+                case sessions.Corrected():
+                    self.message(
+                        f"{session.cp}: the engine delivered {session.kwh:g} kWh to {session.driver}, not {effect.billed:g}: corrected ticket, {session.eur:.2f} EUR"
+                    )
+                    self.daemon.audit(
+                        "CHARGE",
+                        session.cp,
+                        "ticket corrected",
+                        session.status,
+                        session=session.id,
+                        driver=session.driver,
+                        kwh=session.kwh,
+                        billed=effect.billed,
+                    )
+                case sessions.Disagreement():
+                    log.warning(
+                        "engine of %s reports %s kWh for closed session %s; its ticket said %s",
+                        cp.id,
+                        effect.reported,
+                        session.id,
+                        session.kwh,
+                    )
+
+    def _finished(self, cp, session, finished):
+        timer = self._end_timers.pop(session.id, None)
+        if timer is not None:
+            timer.cancel()
+        if finished.overdue:
+            log.warning("engine of %s did not confirm the end of session %s; closing it with the last energy reported", cp.id, session.id)
+        self.daemon.state.delete(("requests", session.id))
+        if cp.session is not None and cp.session.id == session.id:
             cp.session = None
-            if self._supplying.get(session["driver"]) is cp:
-                del self._supplying[session["driver"]]
+            if self._supplying.get(session.driver) is cp:
+                del self._supplying[session.driver]
             self._refresh(cp)
+        status = finished.status
         self.message(
-            f"{session['cp']}: supply to {session['driver']} {status.lower()} ({reason}): {session['kwh']:g} kWh, {session['eur']:.2f} EUR"
+            f"{session.cp}: supply to {session.driver} {status.lower()} ({finished.reason}): {session.kwh:g} kWh, {session.eur:.2f} EUR"
         )
         self.daemon.audit(
             "CHARGE",
-            session["cp"],
+            session.cp,
             "supply ended",
             status,
-            session=session["id"],
-            driver=session["driver"],
-            kwh=session["kwh"],
-            eur=session["eur"],
-            reason=reason,
-        )
-        self._send_ticket(session)
-
-    def _correct(self, session, message):
-        """The engine went on supplying after central closed the session (say, the stream was
-        down when central ordered it to end): bill what it really delivered."""
-        billed = session["kwh"]
-        session["kwh"] = energy(message["kwh"])
-        session["eur"] = cost(session["kwh"], session["price"])
-        session["last_seq"] = message["seq"]
-        self.store.save_session(session)
-        self.message(
-            f"{session['cp']}: the engine delivered {session['kwh']:g} kWh to {session['driver']}, not {billed:g}: corrected ticket, {session['eur']:.2f} EUR"
-        )
-        self.daemon.audit(
-            "CHARGE",
-            session["cp"],
-            "ticket corrected",
-            session["status"],
-            session=session["id"],
-            driver=session["driver"],
-            kwh=session["kwh"],
-            billed=billed,
+            session=session.id,
+            driver=session.driver,
+            kwh=session.kwh,
+            eur=session.eur,
+            reason=finished.reason,
         )
 
     def _send_ticket(self, session):
-        ticket = messages.make("ticket", **ticket_fields(session))
-        self.daemon.bus.publish("driver.events", session["driver"], ticket)
+        self.daemon.bus.publish("driver.events", session.driver, messages.make("ticket", **session.ticket()))
 
     # -- the registry (used by the registry plugin, R18) ---------------------------------------
 
@@ -702,8 +639,8 @@ class Central(Role):
         return [_public_tile(cp.tile()) for cp in sorted(self.cps.values(), key=lambda c: c.id)]
 
     def cmd_sessions(self, args, ctx):
-        rows = self.store.sessions(active=bool(args.get("active")), cp=args.get("cp"), driver=args.get("driver"))
-        return [session_fields(row) for row in rows]
+        found = self.store.sessions(active=bool(args.get("active")), cp=args.get("cp"), driver=args.get("driver"))
+        return [session.listing() for session in found]
 
     # -- what the panel, the monitors and the drivers see --------------------------------------
 
@@ -717,7 +654,7 @@ class Central(Role):
                 cp.published = published
                 self._changed_cps.add(cp.id)
         if cp.session is not None:
-            self.daemon.state.set(("requests", cp.session["id"]), _request_row(cp.session))
+            self.daemon.state.set(("requests", cp.session.id), cp.session.request_row())
         if cp.link is not None and cp.announced != cp.state:
             cp.announced = cp.state
             reason = tile["detail"] or ""
@@ -758,34 +695,14 @@ def _public_tile(tile):
     return {k: v for k, v in tile.items() if k != "detail"}
 
 
-def _request_row(session):
-    return {
-        "session": session["id"],
-        "driver": session["driver"],
-        "cp": session["cp"],
-        "requested_at": session["requested_at"],
-        "status": session["status"],
-    }
-
-
-def ticket_fields(session):
-    return {
-        "session": session["id"],
-        "cp": session["cp"],
-        "driver": session["driver"],
-        "kwh": session["kwh"],
-        "eur": session["eur"],
-        "price": session["price"] if session["price"] is not None else 0.0,
-        "status": session["status"],
-        "reason": session["reason"],
-        "started_at": session["started_at"],
-        "ended_at": session["ended_at"],
-    }
-
-
-def session_fields(row):
-    """A session as ``evctl sessions`` shows it (DESIGN.md §2)."""
-    return {k: row[k] for k in ("id", "cp", "driver", "started_at", "ended_at", "kwh", "eur", "status", "reason")}
+def _event(record):
+    """The session event an engine's telemetry record stands for."""
+    kind = record["type"]
+    if kind == "started":
+        return sessions.Started(ts=record["ts"])
+    if kind == "progress":
+        return sessions.Progress(seq=record["seq"], kwh=record["kwh"], ts=record["ts"])
+    return sessions.Ended(seq=record["seq"], kwh=record["kwh"], status=record["status"], reason=record["reason"], ts=record["ts"])
 
 
 @evd.hookimpl

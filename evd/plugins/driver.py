@@ -20,6 +20,7 @@ from evd.commands import CP_ID, parse_kwh, read_requests_file
 from evd.config import Duration, positive
 from evd.errors import CommandError, ConfigError
 from evd.role import Role
+from evd.sessions import LISTING_FIELDS, TICKET_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class Driver(Role):
         self._publish_state()
 
     def _on_ticket(self, message):
-        ticket = {k: message[k] for k in ("session", "cp", "driver", "kwh", "eur", "status", "reason", "price", "started_at", "ended_at")}
+        ticket = {k: message[k] for k in TICKET_FIELDS}
         earlier = self.seen_tickets.get(message["session"])
         if earlier == ticket:
             return  # the same ticket again (at-least-once delivery)
@@ -294,10 +295,7 @@ class Driver(Role):
             return await asyncio.wait_for(waiting, HISTORY_WAIT)
         except TimeoutError:
             log.warning("central did not answer the history request; showing this app's tickets")
-            return [
-                {"id": t["session"], **{k: t[k] for k in ("cp", "driver", "started_at", "ended_at", "kwh", "eur", "status", "reason")}}
-                for t in self.history
-            ]
+            return [{k: t["session"] if k == "id" else t[k] for k in LISTING_FIELDS} for t in self.history]
 
     async def cmd_request(self, args, ctx):
         cp = args.get("cp")
@@ -359,10 +357,8 @@ def _checked_requests(requests):
 
 
 def _as_ticket(session):
-    return {
-        "session": session["id"],
-        **{k: session.get(k) for k in ("cp", "driver", "kwh", "eur", "status", "reason", "started_at", "ended_at")},
-    }
+    """A session of central's history (LISTING_FIELDS) as this driver's tickets look."""
+    return {k: session["id"] if k == "session" else session.get(k) for k in TICKET_FIELDS if k != "price"}
 
 
 def _request(request_id, cp, kwh):

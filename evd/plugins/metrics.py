@@ -186,7 +186,7 @@ def _latency(daemon, record, parameters):
     if requested_at is None and parameters.get("session"):
         store = getattr(daemon.role, "store", None)
         session = store.session(parameters["session"]) if store is not None else None
-        requested_at = session.get("requested_at") if session else None
+        requested_at = session.requested_at if session else None
     try:
         seconds = (_parse_time(record["time"]) - _parse_time(requested_at)).total_seconds()
     except (KeyError, TypeError, ValueError):
