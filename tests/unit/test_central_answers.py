@@ -33,7 +33,7 @@ def test_central_denies_a_malformed_request_of_a_known_driver_instead_of_staying
     role, daemon = central_role()
     request = malformed_request()
     with pytest.raises(messages.MalformedMessage):  # still logged and skipped as malformed
-        role._on_request(request, "D1")
+        role.requests.on_request(request, "D1")
     events = [(key, m) for topic, key, m in daemon.bus.published if topic == "driver.events"]
     assert len(events) == 1
     key, denial = events[0]
@@ -50,7 +50,7 @@ def test_central_denies_a_malformed_request_of_a_known_driver_instead_of_staying
 def test_central_stays_silent_when_it_cannot_tell_who_asked(fields, key):
     role, daemon = central_role()
     with pytest.raises(messages.MalformedMessage):
-        role._on_request(malformed_request(**fields), key)
+        role.requests.on_request(malformed_request(**fields), key)
     assert [t for t, _k, _m in daemon.bus.published if t == "driver.events"] == []
 
 
@@ -65,7 +65,7 @@ def test_the_driver_ends_its_wait_on_central_s_denial():
         request["kwh"] = math.nan  # as a broken or older driver would have sent it
         role, central_daemon = central_role()
         with pytest.raises(messages.MalformedMessage):
-            role._on_request(request, "D1")
+            role.requests.on_request(request, "D1")
         for topic, key, message in central_daemon.bus.published:
             if topic == "driver.events":
                 daemon.role._on_event(message, key)

@@ -1,0 +1,96 @@
+"""A charging point as central knows it: what it stores, its state in words, its tile."""
+
+import re
+
+import attrs
+
+from evd.sessions import Session
+
+CP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+STATUS_FIELDS = ("id", "location", "price_eur_kwh", "city", "state")  # a CP on central.status
+
+
+@attrs.define(eq=False)
+class ChargingPoint:
+    id: str
+    location: str = ""
+    price: float = 0.5
+    city: str = ""
+    stopped: bool = False
+    registered_at: str | None = None
+    link: object = None  # the monitor's Link while connected
+    health: str = "UNKNOWN"  # OK | KO | UNKNOWN, from the monitor's heartbeats
+    detail: str = ""
+    last_heartbeat: float = 0.0
+    session: Session | None = None  # the open session
+    published: tuple | None = None  # what central.status last said about this CP
+    weather: str | None = None  # why the weather keeps it out of service (R22), if it does
+    announced: str | None = None  # the state last sent to the monitor
+
+    @classmethod
+    def from_row(cls, row):
+        return cls(
+            id=row["id"],
+            location=row["location"] or "",
+            price=row["price"],
+            city=row["city"] or "",
+            stopped=bool(row["stopped"]),
+            registered_at=row["registered_at"],
+        )
+
+    @property
+    def state(self):
+        if self.link is None or self.health == "UNKNOWN":
+            return "DISCONNECTED"
+        if self.health == "KO":
+            return "BROKEN"
+        if self.stopped:
+            return "STOPPED"
+        if self.session is not None:
+            return "SUPPLYING"  # the weather lets a running supply finish
+        if self.weather:
+            return "STOPPED"
+        return "ACTIVE"
+
+    @property
+    def reason(self):
+        """Why it is BROKEN or STOPPED, in words (``cp list``'s ``reason``); None otherwise."""
+        if self.state == "BROKEN":
+            return self.detail or "engine KO"
+        if self.state == "STOPPED":
+            return "stopped by the operator" if self.stopped else f"weather: {self.weather}"
+        return None
+
+    def _stop_reason(self):
+        return "Out of Order" if self.stopped or not self.weather else f"Out of Order: {self.weather}"
+
+    def row(self):
+        return {
+            "id": self.id,
+            "location": self.location,
+            "price": self.price,
+            "city": self.city,
+            "stopped": int(self.stopped),
+            "registered_at": self.registered_at,
+        }
+
+    def tile(self):
+        """The CP as central's panel shows it: ``cp list``'s fields (DESIGN.md §2) and the ``detail`` line."""
+        session = self.session if self.state == "SUPPLYING" else None
+        return {
+            "id": self.id,
+            "location": self.location,
+            "price_eur_kwh": self.price,
+            "city": self.city,
+            "state": self.state,
+            "driver": session.driver if session else None,
+            "kwh": session.kwh if session else None,
+            "eur": session.eur if session else None,
+            "session": session.id if session else None,
+            "reason": self.reason,
+            "detail": self.detail if self.state == "BROKEN" else (self._stop_reason() if self.state == "STOPPED" else None),
+        }
+
+    def listing(self):
+        """The CP as ``cp list`` shows it (DESIGN.md §2): the tile without the panel's detail line."""
+        return {k: v for k, v in self.tile().items() if k != "detail"}

@@ -1,0 +1,27 @@
+"""Central's configuration section (DESIGN.md §3, evd.yaml(5))."""
+
+import pathlib
+
+import attrs
+
+from evd import paths
+from evd.config import Duration, HostPort, non_negative, positive
+
+
+@attrs.frozen
+class CentralConfig:
+    listen: HostPort = HostPort("0.0.0.0", 7000)
+    #: Default: central.db in the state directory (evd.paths.state_dir), filled in when the config is built.
+    database: pathlib.Path | None = None
+    heartbeat_timeout: Duration = attrs.field(default=Duration(3), validator=positive)
+    open_registration: bool = True
+    #: How long a stopped or faulty supply waits for the engine's final figures before
+    #: central closes it with the last energy it heard of.
+    end_grace: Duration = attrs.field(default=Duration(3), validator=positive)
+    status_interval: Duration = attrs.field(default=Duration(1), validator=positive)
+    default_price: float = attrs.field(default=0.50, validator=non_negative)
+    max_kwh: float = attrs.field(default=500.0, validator=positive)
+
+    def __attrs_post_init__(self):
+        if self.database is None:
+            object.__setattr__(self, "database", paths.state_dir() / "central.db")  # frozen: set once, here

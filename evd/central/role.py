@@ -1,0 +1,129 @@
+"""The central role (EV_Central): the network's state, its life, and the jobs it hands the work to.
+
+Monitors connect over the framed socket protocol (links.py); drivers and engines talk to
+central over the stream (DESIGN.md §4: requests.py, supplies.py). The database is the truth
+after a restart: every CP starts DISCONNECTED until its monitor connects again (R2), open
+sessions continue, and records that arrived while central was down are applied from the
+stream. Handlers are idempotent: a replayed or duplicated record never counts energy twice
+nor produces a different ticket.
+"""
+
+import asyncio
+import os
+import time
+
+from evd import messages
+from evd.errors import EvdError
+from evd.link import serve
+from evd.role import Role
+from evd.store import Store
+
+from .charging_point import ChargingPoint
+from .links import MonitorLinks
+from .operator import Operator
+from .publishing import Publisher
+from .requests import Requests
+from .supplies import Supplies
+
+
+class Central(Role):
+    def __init__(self, daemon):
+        super().__init__(daemon)
+        self.store = None
+        self.cps = {}  # id -> ChargingPoint
+        self.supplying = {}  # driver id -> the CP of its open supply, for the one-supply-per-driver rule
+        self.started_at = messages.now_iso()
+        self.links = MonitorLinks(self)
+        self.requests = Requests(self)
+        self.supplies = Supplies(self)
+        self.publisher = Publisher(self)
+        self.operator = Operator(self)
+        self._server = None
+
+    # -- life -----------------------------------------------------------------------------
+
+    async def start(self):
+        cfg = self.config
+        self.store = Store(cfg.database)
+        for row in self.store.cps():
+            self.cps[row["id"]] = ChargingPoint.from_row(row)
+        for session in self.store.open_sessions():
+            cp = self.cps.get(session.cp)
+            if cp is not None:
+                self.open(cp, session)
+        for cp in self.cps.values():
+            self.publisher.refresh(cp)
+        bus = self.daemon.bus
+        bus.barriers.append(self.store.flush)
+        group = f"central-{self.daemon.name}"
+        # Requests get a consumer of their own, so that they never queue behind a telemetry backlog.
+        # Eager: every authorisation and every applied record waits on these two hops.
+        bus.subscribe("driver.requests", self.requests.on_request, group=f"{group}-requests", eager=True)
+        bus.subscribe("cp.telemetry", self.supplies.on_telemetry, group=group, eager=True)
+        try:
+            self._server = await serve(cfg.listen.host, cfg.listen.port, self.links.received, self.links.connected, name="monitor")
+        except OSError as e:
+            raise EvdError(f"cannot listen on {cfg.listen}: {os.strerror(e.errno) if e.errno else e}") from None
+        self.daemon.spawn(self._housekeeping())
+        self.message(f"central started: {len(self.cps)} known charging points, all DISCONNECTED until their monitors connect")
+        self.daemon.state.set(("central",), {"status": "running", "listen": str(cfg.listen), "started_at": self.started_at})
+        self.daemon.audit("SYSTEM", self.daemon.name, "central started", "ok", cps=len(self.cps))
+
+    async def stop(self):
+        if self._server is not None:
+            self._server.close()
+        for cp in self.cps.values():
+            if cp.link is not None:
+                cp.link.close()
+        self.supplies.stop()
+        self.store.close()
+
+    def status(self):
+        states = {}
+        for cp in self.cps.values():
+            states[cp.state] = states.get(cp.state, 0) + 1
+        return {"cps": len(self.cps), "states": states, "open_sessions": sum(1 for cp in self.cps.values() if cp.session)}
+
+    async def _housekeeping(self):
+        """Heartbeat timeouts, the status stream and batched writes, on one clock."""
+        interval = min(0.25, self.config.heartbeat_timeout / 4)
+        next_status = 0.0
+        asleep = time.monotonic()
+        while True:
+            now = time.monotonic()
+            # After a stall of the loop, heartbeats may be waiting unread in the sockets: look next time.
+            if now - asleep <= interval + self.config.heartbeat_timeout / 2:
+                self.links.check_heartbeats(now)
+            if now >= next_status:
+                next_status = now + self.config.status_interval
+                self.publisher.publish_status()
+            self.store.flush()
+            asleep = time.monotonic()
+            await asyncio.sleep(interval)
+
+    # -- a CP's open supply ---------------------------------------------------------------------
+
+    def open(self, cp, session):
+        cp.session = session
+        self.supplying[session.driver] = cp
+
+    def release(self, cp):
+        """``cp``'s supply has ended: the CP and its driver are free again."""
+        session, cp.session = cp.session, None
+        if self.supplying.get(session.driver) is cp:
+            del self.supplying[session.driver]
+        self.publisher.refresh(cp)
+
+    # -- what central's extras use (registry, weather) ------------------------------------------
+
+    def register_cp(self, cp_id, location, price, city):
+        return self.operator.register_cp(cp_id, location, price, city)
+
+    def unregister_cp(self, cp_id):
+        self.operator.unregister_cp(cp_id)
+
+    def weather_hold(self, cp_id, reason):
+        self.operator.weather_hold(cp_id, reason)
+
+    def weather_release(self, cp_id):
+        self.operator.weather_release(cp_id)
