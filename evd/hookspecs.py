@@ -4,6 +4,11 @@ Built-in roles (central, engine, monitor, driver), transports (kafka, local) and
 are plugins exactly like third-party ones: a module registered under the ``evd``
 entry-point group that implements some of these hooks with ``@evd.hookimpl``.
 Hooks are called with keyword arguments; specs grow by adding arguments.
+
+Central's extras read and change the network only through :class:`evd.central.network.Network`
+(``evd.central.network_of(daemon)``), keep their tables in central's one schema
+(:data:`evd.store.MIGRATIONS`), and keep their per-daemon state to themselves (a
+``weakref.WeakKeyDictionary`` keyed by the daemon), never as attributes of the daemon.
 """
 
 import pluggy
@@ -81,6 +86,12 @@ def evd_authenticate_cp(daemon, cp_id, credential, peer):
 @hookspec(firstresult=True)
 def evd_cp_key(daemon, cp_id):
     """Central: the symmetric key (text) to hand to charging point ``cp_id`` after it authenticated, or None."""
+
+
+@hookspec
+def evd_cp_key_received(daemon, cp_id, key):
+    """Engine: the key central gave charging point ``cp_id`` (through its monitor, or from the
+    engine's journal after a restart); None when central gave none."""
 
 
 @hookspec

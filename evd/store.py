@@ -48,40 +48,74 @@ def _migrate_1(db):
     db["sessions"].create_index(["driver"])
 
 
-#: Migrations in order; the database's user_version is how many have run.
-MIGRATIONS = (_migrate_1,)
+def _migrate_2(db):
+    """The extras' tables (registry, crypto, audit), which their plugins used to create themselves:
+    if_not_exists, because databases of release 1 have them already, with their rows."""
+    db["credentials"].create({"cp": str, "salt": str, "hash": str, "issued_at": str, "revoked_at": str}, pk="cp", if_not_exists=True)
+    db["cp_keys"].create({"cp": str, "key": str, "issued_at": str, "revoked_at": str}, pk="cp", if_not_exists=True)
+    db["audit"].create(
+        {"id": int, "time": str, "category": str, "source": str, "action": str, "parameters": str, "outcome": str},
+        pk="id",
+        if_not_exists=True,
+    )
+    db["audit"].create_index(["time"], if_not_exists=True)
+
+
+#: Migrations in order; the database's user_version is how many have run. Every table of
+#: central.db comes from here, the extras' included.
+MIGRATIONS = (_migrate_1, _migrate_2)
+
+
+def open_database(path):
+    """A connection (sqlite-utils) to central's database at ``path``, its schema migrated to this evd's.
+
+    Central's store and each extra that keeps tables there (registry, keys, audit) open their own.
+    """
+    path = pathlib.Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        import sqlite_utils  # central's alone: about 14 MB that other roles never load
+
+        db = sqlite_utils.Database(conn)
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a process crash loses nothing committed
+        _migrate(db, path)
+    except sqlite3.DatabaseError as e:
+        raise EvdError(f"cannot open database {path}: {e}") from None
+    except OSError as e:  # its directory cannot be made: an ordinary user and a system path
+        raise EvdError(f"cannot open database {path}: {e.filename}: {e.strerror}") from None
+    return db
+
+
+def _migrate(db, path):
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise EvdError(f"database {path} has schema version {version}, newer than this evd knows ({len(MIGRATIONS)})")
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("PRAGMA user_version").fetchone()[0] >= number:  # another connection just did it
+                db.execute("ROLLBACK")
+                continue
+            migration(db)
+            db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        log.info("database %s migrated to schema version %d", path, number)
 
 
 class Store:
     def __init__(self, path):
         self.path = pathlib.Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), isolation_level=None)
-            import sqlite_utils  # central's alone: about 14 MB that other roles never load
-
-            self.db = sqlite_utils.Database(conn)
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a process crash loses nothing committed
-            self._migrate()
-        except sqlite3.DatabaseError as e:
-            raise EvdError(f"cannot open database {self.path}: {e}") from None
-        except OSError as e:  # its directory cannot be made: an ordinary user and a system path
-            raise EvdError(f"cannot open database {self.path}: {e.filename}: {e.strerror}") from None
+        self.db = open_database(self.path)
         self._dirty_sessions = {}
         self._dirty_requests = {}  # request id -> session id, for the sessions not written yet
         self._dirty_cps = {}
         self._dirty_drivers = {}
-
-    def _migrate(self):
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise EvdError(f"database {self.path} has schema version {version}, newer than this evd knows ({len(MIGRATIONS)})")
-        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.transaction():
-                migration(self.db)
-                self.db.execute(f"PRAGMA user_version = {number}")
-            log.info("database %s migrated to schema version %d", self.path, number)
 
     @contextlib.contextmanager
     def transaction(self):

@@ -6,11 +6,13 @@
 - supplies.py: running supplies, through the session state machine (evd.sessions);
 - publishing.py: the panel's state, central.status, the state each monitor is told;
 - operator.py: stop/resume, the registry's and the weather's changes;
+- network.py: the declared interface of central for its extras (plugins);
 - charging_point.py, config.py: a CP as central knows it, central's config section.
 """
 
 from .charging_point import CP_ID, ChargingPoint
 from .config import CentralConfig
+from .network import ChargingPointView, Network, network_of
 from .role import Central
 
-__all__ = ["CP_ID", "Central", "CentralConfig", "ChargingPoint"]
+__all__ = ["CP_ID", "Central", "CentralConfig", "ChargingPoint", "ChargingPointView", "Network", "network_of"]

@@ -20,6 +20,7 @@ from evd.store import Store
 
 from .charging_point import ChargingPoint
 from .links import MonitorLinks
+from .network import Network
 from .operator import Operator
 from .publishing import Publisher
 from .requests import Requests
@@ -38,6 +39,7 @@ class Central(Role):
         self.supplies = Supplies(self)
         self.publisher = Publisher(self)
         self.operator = Operator(self)
+        self.network = Network(self)  # what central's extras may use (evd.central.network)
         self._server = None
 
     # -- life -----------------------------------------------------------------------------
@@ -113,17 +115,3 @@ class Central(Role):
         if self.supplying.get(session.driver) is cp:
             del self.supplying[session.driver]
         self.publisher.refresh(cp)
-
-    # -- what central's extras use (registry, weather) ------------------------------------------
-
-    def register_cp(self, cp_id, location, price, city):
-        return self.operator.register_cp(cp_id, location, price, city)
-
-    def unregister_cp(self, cp_id):
-        self.operator.unregister_cp(cp_id)
-
-    def weather_hold(self, cp_id, reason):
-        self.operator.weather_hold(cp_id, reason)
-
-    def weather_release(self, cp_id):
-        self.operator.weather_release(cp_id)

@@ -10,17 +10,21 @@ import datetime
 import json
 import logging
 import sqlite3
+import weakref
 
 import attrs
 
 import evd
 from evd import messages
+from evd.central.network import network_of
 from evd.errors import CommandError
 
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 0.5
 MAX_BUFFER = 50_000  # kept while the database is unwritable; past it the oldest are dropped
+
+_logs = weakref.WeakKeyDictionary()  # central daemon -> its AuditLog
 
 
 @attrs.frozen
@@ -29,18 +33,8 @@ class AuditConfig:
 
 
 class AuditLog:
-    def __init__(self, path):
-        import sqlite_utils  # central's alone: other roles never load it
-
-        self.db = sqlite_utils.Database(sqlite3.connect(str(path), isolation_level=None, check_same_thread=False))
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA busy_timeout = 5000")
-        self.db["audit"].create(
-            {"id": int, "time": str, "category": str, "source": str, "action": str, "parameters": str, "outcome": str},
-            pk="id",
-            if_not_exists=True,
-        )
-        self.db["audit"].create_index(["time"], if_not_exists=True)
+    def __init__(self, db):
+        self.db = db  # central's database (the audit table is in its schema)
         self.buffer = []
 
     def add(self, record):
@@ -74,11 +68,12 @@ class AuditLog:
 
 def _log_of(daemon):
     """Central's audit log, opened on first use (records may come before start-up ends)."""
-    if daemon.role_name != "central" or not _enabled(daemon):
+    network = network_of(daemon)
+    if network is None or not _enabled(daemon):
         return None
-    audit = getattr(daemon, "audit_log", None)
+    audit = _logs.get(daemon)
     if audit is None:
-        audit = daemon.audit_log = AuditLog(daemon.config.section("central").database)
+        audit = _logs[daemon] = AuditLog(network.database())
         daemon.spawn(_flusher(audit))
     return audit
 
@@ -108,10 +103,9 @@ def evd_audit(daemon, record):
 
 @evd.hookimpl
 def evd_shutdown(daemon):
-    audit = getattr(daemon, "audit_log", None)
+    audit = _logs.pop(daemon, None)
     if audit is not None:
         audit.close()
-        daemon.audit_log = None
 
 
 @evd.hookimpl

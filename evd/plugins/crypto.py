@@ -13,12 +13,13 @@ import base64
 import functools
 import logging
 import os
-import sqlite3
+import weakref
 
 import attrs
 
 import evd
 from evd import messages
+from evd.central.network import network_of
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +64,15 @@ def unseal(key, topic, cp_id, envelope):
     return messages.check(topic, messages.decode(plain))
 
 
+_key_stores = weakref.WeakKeyDictionary()  # central daemon -> its KeyStore
+_engine_keys = weakref.WeakKeyDictionary()  # engine daemon -> the key central gave its CP
+
+
 class KeyStore:
     """Central's keys, in its database."""
 
-    def __init__(self, path):
-        import sqlite_utils  # central's alone: other roles never load it
-
-        self.db = sqlite_utils.Database(sqlite3.connect(str(path), isolation_level=None, check_same_thread=False))
-        self.db.execute("PRAGMA busy_timeout = 5000")
-        self.db["cp_keys"].create({"cp": str, "key": str, "issued_at": str, "revoked_at": str}, pk="cp", if_not_exists=True)
+    def __init__(self, db):
+        self.db = db  # central's database (the cp_keys table is in its schema)
         self.active = {row["cp"]: row["key"] for row in self.db["cp_keys"].rows_where("revoked_at IS NULL")}
 
     def key_for(self, cp_id):
@@ -94,12 +95,12 @@ def _config(daemon):
 
 def _keys(daemon):
     """Central's key store, or None where keys are not central's business."""
-    if daemon.role_name != "central" or not _config(daemon).enabled:
+    network = network_of(daemon)
+    if network is None or not _config(daemon).enabled:
         return None
-    store = getattr(daemon, "cp_keys", None)
-    if store is None:
-        store = daemon.cp_keys = KeyStore(daemon.config.section("central").database)
-    return store
+    if daemon not in _key_stores:
+        _key_stores[daemon] = KeyStore(network.database())
+    return _key_stores[daemon]
 
 
 def _key_of(daemon, cp_id):
@@ -107,9 +108,10 @@ def _key_of(daemon, cp_id):
     if not _config(daemon).enabled:
         return None
     if daemon.role_name == "central":
-        return _keys(daemon).active.get(cp_id)
+        keys = _keys(daemon)
+        return keys.active.get(cp_id) if keys else None
     if daemon.role_name == "engine":
-        return getattr(daemon.role, "key", None)
+        return _engine_keys.get(daemon)
     return None
 
 
@@ -119,9 +121,24 @@ def evd_config_sections():
 
 
 @evd.hookimpl
+def evd_shutdown(daemon):
+    keys = _key_stores.pop(daemon, None)
+    if keys is not None:
+        keys.db.conn.close()
+
+
+@evd.hookimpl
 def evd_cp_key(daemon, cp_id):
     keys = _keys(daemon)
     return keys.key_for(cp_id) if keys else None
+
+
+@evd.hookimpl
+def evd_cp_key_received(daemon, cp_id, key):
+    if key:
+        _engine_keys[daemon] = key
+    else:
+        _engine_keys.pop(daemon, None)
 
 
 @evd.hookimpl

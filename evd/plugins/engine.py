@@ -93,6 +93,7 @@ class Engine(Role):
         self.key = saved.get("key")
         if saved.get("cp_id"):
             self._bind(saved["cp_id"])
+            self._key_received()
         if saved.get("supply") and self.cp_id:
             self.supply = saved["supply"]
             # The supply stopped when this engine died: close it with what was delivered.
@@ -155,6 +156,7 @@ class Engine(Role):
                 self.key = key
                 self._save()
             self._bind(cp_id)
+            self._key_received()
             await link.send("CPIDR", "OK")
         elif opcode == "STATE" and fields:
             self.central_state = fields[0]
@@ -174,6 +176,10 @@ class Engine(Role):
         self._publish_state()
 
     # -- orders from central ------------------------------------------------------------------
+
+    def _key_received(self):
+        # Crypto plugins seal this CP's records with it (evd_cp_key_received).
+        self.daemon.plugins.hook.evd_cp_key_received(daemon=self.daemon, cp_id=self.cp_id, key=self.key)
 
     def _on_command(self, message, key):
         message = self.daemon.unseal("cp.commands", key, messages.check("cp.commands", message))

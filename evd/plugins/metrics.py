@@ -25,10 +25,12 @@ import asyncio
 import datetime
 import logging
 import os
+import weakref
 
 import attrs
 
 import evd
+from evd.central.network import network_of
 from evd.config import HostPort
 
 prometheus_client = None  # the optional prometheus_client module, loaded when metrics are enabled (central only)
@@ -52,6 +54,7 @@ REFRESH_EVERY = 1.0  # seconds between snapshots of central's state
 CP_STATES = ("ACTIVE", "SUPPLYING", "STOPPED", "BROKEN", "DISCONNECTED")
 SUPPLY_STATUSES = ("COMPLETED", "INTERRUPTED", "DENIED")
 STREAM_KINDS = ("consumed", "malformed", "published")
+_metrics = weakref.WeakKeyDictionary()  # central daemon -> its Metrics
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -145,13 +148,9 @@ class Metrics:
 
     def refresh(self, daemon):
         """Copy what the scrapes show of central's state into a new snapshot."""
-        role = daemon.role
-        cps = dict.fromkeys(CP_STATES, 0)
-        open_sessions = 0
-        for cp in list(getattr(role, "cps", {}).values()):
-            state = cp.state
-            cps[state] = cps.get(state, 0) + 1
-            open_sessions += cp.session is not None
+        network = network_of(daemon)
+        counts, open_sessions = network.state_counts() if network is not None else ({}, 0)
+        cps = dict.fromkeys(CP_STATES, 0) | counts
         stats = daemon.bus.stats if daemon.bus is not None else {}
         self.collector.snapshot = Snapshot(
             cps=tuple(cps.items()),
@@ -184,8 +183,8 @@ def _latency(daemon, record, parameters):
     """Seconds from the request's time stamp to the decision ``record``, or None if unknown."""
     requested_at = parameters.get("requested_at")
     if requested_at is None and parameters.get("session"):
-        store = getattr(daemon.role, "store", None)
-        session = store.session(parameters["session"]) if store is not None else None
+        network = network_of(daemon)
+        session = network.session(parameters["session"]) if network is not None else None
         requested_at = session.requested_at if session else None
     try:
         seconds = (_parse_time(record["time"]) - _parse_time(requested_at)).total_seconds()
@@ -207,10 +206,9 @@ def _metrics_of(daemon):
     """Central's metrics, created on first use (audit records come before start-up ends)."""
     if daemon.role_name != "central" or not _section(daemon).enabled or not _load_prometheus():
         return None
-    metrics = getattr(daemon, "metrics", None)
-    if metrics is None:
-        metrics = daemon.metrics = Metrics()
-    return metrics
+    if daemon not in _metrics:
+        _metrics[daemon] = Metrics()
+    return _metrics[daemon]
 
 
 @evd.hookimpl
@@ -256,7 +254,7 @@ def evd_reload(daemon, config):
 
 @evd.hookimpl
 def evd_shutdown(daemon):
-    metrics = getattr(daemon, "metrics", None)
+    metrics = _metrics.get(daemon)
     if metrics is not None and metrics.server is not None:
         return asyncio.to_thread(metrics.close)
     return None

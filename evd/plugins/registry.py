@@ -12,19 +12,22 @@ import hashlib
 import hmac
 import logging
 import secrets
-import sqlite3
 import time
+import weakref
 
 import attrs
 
 import evd
 from evd import messages
+from evd.central.network import network_of
 from evd.errors import CommandError
 
 log = logging.getLogger(__name__)
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MAX_BACKOFF = 60.0
+
+_registries = weakref.WeakKeyDictionary()  # daemon -> its Registry
 
 
 @attrs.frozen
@@ -37,16 +40,8 @@ def hash_credential(credential, salt):
 
 
 class Registry:
-    def __init__(self, daemon):
-        self.daemon = daemon
-        conn = sqlite3.connect(str(daemon.config.section("central").database), isolation_level=None, check_same_thread=False)
-        import sqlite_utils  # central's alone: other roles never load it
-
-        self.db = sqlite_utils.Database(conn)
-        self.db.execute("PRAGMA busy_timeout = 5000")
-        self.db["credentials"].create(
-            {"cp": str, "salt": str, "hash": str, "issued_at": str, "revoked_at": str}, pk="cp", if_not_exists=True
-        )
+    def __init__(self, db):
+        self.db = db  # central's database (the credentials table is in its schema)
         self.failures = {}  # source address -> (failures, refused until)
 
     def credential_of(self, cp_id):
@@ -93,20 +88,26 @@ class Registry:
 
 
 def _registry(daemon):
-    if daemon.role_name != "central":
-        return None
+    """This central's registry, opened on first use; None elsewhere or when turned off."""
+    network = network_of(daemon)
     section = daemon.config.sections.get("registry")
-    if section is not None and not section.enabled:
+    if network is None or (section is not None and not section.enabled):
         return None
-    registry = getattr(daemon, "registry", None)
-    if registry is None:
-        registry = daemon.registry = Registry(daemon)
-    return registry
+    if daemon not in _registries:
+        _registries[daemon] = Registry(network.database())
+    return _registries[daemon]
 
 
 @evd.hookimpl
 def evd_config_sections():
     return {"registry": RegistryConfig}
+
+
+@evd.hookimpl
+def evd_shutdown(daemon):
+    registry = _registries.pop(daemon, None)
+    if registry is not None:
+        registry.db.conn.close()
 
 
 @evd.hookimpl
@@ -128,14 +129,14 @@ def evd_control_commands(daemon):
             raise CommandError("bad_args", "give the charging point id")
         if price is not None and (not isinstance(price, (int, float)) or price < 0):
             raise CommandError("bad_args", "--price must be a number of EUR per kWh, not negative")
-        daemon.role.register_cp(cp_id, args.get("location"), price, args.get("city"))
+        network_of(daemon).register_cp(cp_id, args.get("location"), price, args.get("city"))
         credential = registry.issue(cp_id)
         daemon.audit("SECURITY", "operator", "credential issued", "ok", cp=cp_id)
         return {"id": cp_id, "credential": credential, "note": "shown once: put it in the CP's monitor.credential_file"}
 
     def unregister(args, ctx):
         cp_id = args.get("id")
-        daemon.role.unregister_cp(cp_id)
+        network_of(daemon).unregister_cp(cp_id)
         registry.revoke(cp_id)
         daemon.audit("SECURITY", "operator", "credential revoked", "ok", cp=cp_id)
         return {"id": cp_id, "unregistered": True}

@@ -20,6 +20,7 @@ import attrs
 import yaml
 
 import evd
+from evd.central.network import network_of
 from evd.config import Duration, positive
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,9 @@ class Watcher:
             await asyncio.sleep(self.config.interval)
 
     async def check(self):
-        central = self.daemon.role
-        cities = {cp.city for cp in central.cps.values() if cp.city}
+        network = network_of(self.daemon)
+        cps = network.charging_points()
+        cities = {cp.city for cp in cps if cp.city}
         if not cities:
             return
         try:
@@ -93,14 +95,14 @@ class Watcher:
             return
         self.daemon.state.set(("weather",), temperatures)
         low, high = self.config.min_celsius, self.config.max_celsius
-        for cp in list(central.cps.values()):
+        for cp in cps:
             celsius = temperatures.get(cp.city)
             if celsius is None:
                 continue
             if low <= celsius <= high:
-                central.weather_release(cp.id)
+                network.weather_release(cp.id)
             else:
-                central.weather_hold(cp.id, f"{celsius:g} °C in {cp.city}")
+                network.weather_hold(cp.id, f"{celsius:g} °C in {cp.city}")
 
 
 @evd.hookimpl
