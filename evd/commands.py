@@ -1,8 +1,9 @@
 """The evctl command set as data (DESIGN.md §2).
 
 evctl's argument parser and ``--help``, the evctl(1) man page and the control socket's
-permission check are all generated from this table. Plugins add commands with the
-``evd_register_commands`` hook.
+permission check are all generated from the command table: the commands of every daemon
+(CORE_COMMANDS, here) and those each plugin adds with the ``evd_register_commands`` hook —
+central's, the engine's and the driver's among them, each beside its handlers.
 """
 
 import argparse
@@ -11,7 +12,7 @@ import re
 
 import attrs
 
-from .errors import ConfigError
+from .errors import ConfigError, EvdError
 
 
 @attrs.frozen
@@ -45,7 +46,11 @@ class CommandSpec:
     #: Names of args of which exactly one must be given (``cp stop (ID…|--all)``).
     one_of: tuple = ()
     mutating: bool = False  # changes state: only root or the socket's group may run it
-    local: bool = False  # carried out by evctl itself (attach)
+    #: Carried out by evctl itself instead of the daemon (attach): called with the socket's path,
+    #: returns the exit status.
+    run_locally: object = None
+    #: Called by evctl with the arguments before they are sent (driver run reads its file there).
+    prepare: object = None
     timeout: float = 10.0  # seconds evctl waits for the answer
     #: Columns for the human-readable table of a list result (JSON output is unaffected).
     columns: tuple = ()
@@ -91,119 +96,29 @@ def parse_kwh(value):
     return number
 
 
-def _kwh_arg(text):
+def kwh_arg(text):
     try:
         return parse_kwh(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-_IDS = Arg("ids", "charging point ids", nargs="*", metavar="ID")
-_ALL = Arg("--all", "every charging point", flag=True)
-_CP_COLUMNS = ("id", "state", "location", "price_eur_kwh", "driver", "kwh", "eur", "reason")
-_SESSION_COLUMNS = ("id", "cp", "driver", "status", "kwh", "eur", "started_at", "ended_at", "reason")
+def _attach(socket_path):
+    try:
+        from .console import attach
+    except ImportError as e:
+        raise EvdError(f"the console is not available: {e}") from None
+    return attach.main(socket_path)
 
-BUILTIN_COMMANDS = (
+
+#: The columns of a table of sessions (``sessions``, ``driver history``).
+SESSION_COLUMNS = ("id", "cp", "driver", "status", "kwh", "eur", "started_at", "ended_at", "reason")
+
+#: What every daemon answers, whatever its role.
+CORE_COMMANDS = (
     CommandSpec(("status",), "name, role, version, uptime and transport state of the daemon"),
     CommandSpec(("ping",), "check that the daemon answers"),
-    CommandSpec(("attach",), "open the daemon's live panel (urwid) in this terminal", local=True),
-    CommandSpec(("cp", "list"), "every charging point and its state", role="central", columns=_CP_COLUMNS),
-    CommandSpec(
-        ("cp", "stop"),
-        "take charging points out of service (ends a running supply; shows Out of Order)",
-        role="central",
-        args=(_IDS, _ALL),
-        one_of=("ids", "all"),
-        mutating=True,
-    ),
-    CommandSpec(
-        ("cp", "resume"),
-        "put stopped charging points back in service",
-        role="central",
-        args=(_IDS, _ALL),
-        one_of=("ids", "all"),
-        mutating=True,
-    ),
-    CommandSpec(
-        ("cp", "register"),
-        "register a charging point; prints its credential once",
-        role="central",
-        args=(
-            Arg("id", "charging point id", metavar="ID"),
-            Arg("--location", "where it is (street address)", metavar="L", required=True),
-            Arg("--price", "price in EUR per kWh", type=float, metavar="P", required=True),
-            Arg("--city", "city, for the weather watcher", metavar="C"),
-        ),
-        mutating=True,
-    ),
-    CommandSpec(
-        ("cp", "unregister"),
-        "remove a charging point and revoke its credential",
-        role="central",
-        args=(Arg("id", "charging point id", metavar="ID"),),
-        mutating=True,
-    ),
-    CommandSpec(
-        ("sessions",),
-        "supply sessions, newest first",
-        role="central",
-        args=(
-            Arg("--active", "only sessions still running", flag=True),
-            Arg("--cp", "only this charging point", metavar="ID"),
-            Arg("--driver", "only this driver", metavar="ID"),
-        ),
-        columns=_SESSION_COLUMNS,
-    ),
-    CommandSpec(
-        ("audit",),
-        "the audit log, newest first",
-        role="central",
-        args=(
-            Arg("--since", "only records at or after this time", metavar="ISO8601"),
-            Arg("--limit", "at most this many records", type=int, metavar="N", default=100),
-        ),
-        columns=("time", "category", "source", "action", "outcome", "parameters"),
-    ),
-    CommandSpec(("engine", "plug"), "plug the vehicle in: an authorised supply starts", role="engine", mutating=True),
-    CommandSpec(("engine", "unplug"), "unplug the vehicle: the running supply ends", role="engine", mutating=True),
-    CommandSpec(("engine", "fault"), "simulate a fault: health checks answer KO", role="engine", mutating=True),
-    CommandSpec(("engine", "recover"), "end the simulated fault: health checks answer OK", role="engine", mutating=True),
-    CommandSpec(
-        ("engine", "supply"),
-        "request a supply from the charging point itself (manual supply)",
-        role="engine",
-        args=(
-            Arg("--driver", "driver id to charge the supply to", metavar="ID"),
-            Arg("--kwh", "energy to supply, in kWh", type=_kwh_arg, metavar="K"),
-        ),
-        mutating=True,
-    ),
-    CommandSpec(
-        ("driver", "cps"),
-        "every charging point and whether it is available",
-        role="driver",
-        columns=("id", "state", "available", "location", "price_eur_kwh"),
-    ),
-    CommandSpec(("driver", "history"), "this driver's past supplies", role="driver", columns=_SESSION_COLUMNS),
-    CommandSpec(
-        ("driver", "request"),
-        "request a supply at a charging point",
-        role="driver",
-        args=(
-            Arg("cp", "charging point id", metavar="CP"),
-            Arg("--kwh", "energy wanted, in kWh", type=_kwh_arg, metavar="K"),
-            Arg("--wait", "wait for the ticket or the denial and print it", flag=True),
-        ),
-        mutating=True,
-        timeout=3600.0,
-    ),
-    CommandSpec(
-        ("driver", "run"),
-        "request the supplies listed in FILE (CP or CP#KWH a line), pausing between them",
-        role="driver",
-        args=(Arg("file", "file of requests, CP or CP#KWH a line", metavar="FILE"),),
-        mutating=True,
-    ),
+    CommandSpec(("attach",), "open the daemon's live panel (urwid) in this terminal", run_locally=_attach),
 )
 
 
@@ -238,9 +153,9 @@ def read_requests_file(path):
 
 
 def all_commands(extra=()):
-    """The built-in table followed by plugin commands, checked for clashes."""
+    """The core commands followed by plugin commands (``Plugins.commands``), checked for clashes."""
     table = {}
-    for spec in (*BUILTIN_COMMANDS, *extra):
+    for spec in (*CORE_COMMANDS, *extra):
         if spec.name in table:
             raise ValueError(f"command '{spec.name}' is defined twice")
         table[spec.name] = spec

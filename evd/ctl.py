@@ -5,13 +5,12 @@ The parser, ``--help`` and the man page all come from :mod:`evd.commands`.
 
 import argparse
 import json
-import os
 import sys
 import textwrap
 
 from . import __version__, humanize, paths
 from .client import ControlClient
-from .commands import all_commands, read_requests_file
+from .commands import all_commands
 from .errors import CommandError, EvdError, OneLineErrorParser, UnreachableError, UsageError
 
 PROG = "evctl"
@@ -112,10 +111,11 @@ def main(argv=None):
         if spec.one_of and args.ids == [] and not getattr(args, "all", False):
             parser.error(f"{' '.join(spec.words)}: give charging point ids or --all")
         path = resolve_socket(args)
-        if spec.local:
-            return _run_local(spec, path, args)
+        if spec.run_locally is not None:
+            return spec.run_locally(path)
         call_args = {arg.dest: getattr(args, arg.dest) for arg in spec.args}
-        _prepare_args(spec, call_args)
+        if spec.prepare is not None:
+            spec.prepare(call_args)
         with ControlClient(path) as client:
             result = client.call(spec.name, call_args, timeout=spec.timeout)
     except CommandError as e:
@@ -130,23 +130,6 @@ def main(argv=None):
         return 130
     _print_result(spec, result, args.json)
     return 0
-
-
-def _prepare_args(spec, call_args):
-    # A requests file is read where evctl runs: the daemon may not see the operator's files.
-    if spec.name == "driver.run":
-        call_args["requests"] = read_requests_file(call_args["file"])  # a bad line: exit 2, nothing sent
-        call_args["file"] = os.path.abspath(call_args["file"])
-
-
-def _run_local(spec, path, args):
-    if spec.name == "attach":
-        try:
-            from .console import attach
-        except ImportError as e:
-            raise EvdError(f"the console is not available: {e}") from None
-        return attach.main(path)
-    raise EvdError(f"unknown local command {spec.name}")
 
 
 def _load_table():

@@ -8,7 +8,7 @@ fails when the committed page and the table disagree. The output is plain ASCII 
 import re
 import sys
 
-from .commands import BUILTIN_COMMANDS
+from .commands import all_commands
 
 REGENERATE = "python -m evd.manpage > man/evctl.1"
 
@@ -101,7 +101,7 @@ def command_entry(spec):
     if spec.one_of:
         names = [arg_label(a) for a in spec.args if a.dest in spec.one_of]
         notes.append("Give " + " or ".join(names) + ".")
-    if spec.local:
+    if spec.run_locally is not None:
         notes.append("evctl does this itself, over the control socket's watch stream.")
     if spec.mutating:
         notes.append("It changes state (see \\fBPermissions\\fR above).")
@@ -330,8 +330,17 @@ evctl \-s /tmp/evdemo/run/central.sock sessions \-\-active
 """
 
 
-def evctl_manpage(specs=BUILTIN_COMMANDS):
-    """The evctl(1) page as roff text, its COMMANDS section generated from ``specs``."""
+def builtin_commands():
+    """Every command of evd and its own plugins (none disabled, no third-party one): what evctl(1) documents."""
+    from .pluginmanager import load_plugins, plugin_commands
+
+    plugins = load_plugins(disabled=())
+    return tuple(all_commands(plugin_commands(plugins.pm, builtin_only=True)).values())
+
+
+def evctl_manpage(specs=None):
+    """The evctl(1) page as roff text, its COMMANDS section generated from ``specs`` (evd's own commands)."""
+    specs = builtin_commands() if specs is None else specs
     return HEADER + "\n".join(commands_section(specs)) + "\n" + FOOTER
 
 

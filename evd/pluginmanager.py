@@ -37,11 +37,14 @@ def disabled_names():
     return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
 
 
-def load_plugins(extra=()):
-    """Build the plugin manager from the entry points, plus ``extra`` objects (tests)."""
+def load_plugins(extra=(), disabled=None):
+    """Build the plugin manager from the entry points, plus ``extra`` objects (tests).
+
+    ``disabled``: entry-point names to leave out (default: those of EVD_DISABLE_PLUGINS).
+    """
     pm = pluggy.PluginManager("evd")
     pm.add_hookspecs(hookspecs)
-    for name in disabled_names():
+    for name in disabled_names() if disabled is None else disabled:
         pm.set_blocked(name)
     failed = {}
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -57,7 +60,27 @@ def load_plugins(extra=()):
     for plugin in extra:
         pm.register(plugin)
     pm.check_pending()
-    return Plugins(pm=pm, schema=_schema(pm), commands=_flatten(pm.hook.evd_register_commands()), failed=failed)
+    return Plugins(pm=pm, schema=_schema(pm), commands=plugin_commands(pm), failed=failed)
+
+
+def command_table(plugins=None):
+    """Every command evctl offers with these plugins (default: those installed), by name."""
+    from .commands import all_commands
+
+    return all_commands((plugins or load_plugins()).commands)
+
+
+def plugin_commands(pm, builtin_only=False):
+    """The CommandSpecs plugins add, in the order the plugins were registered (evd's own first).
+
+    ``builtin_only``: those of evd's own plugins (evctl(1) documents these).
+    """
+    commands = []
+    for impl in pm.hook.evd_register_commands.get_hookimpls():  # registration order
+        if builtin_only and not getattr(impl.plugin, "__name__", "").startswith("evd."):
+            continue
+        commands += impl.function() or []
+    return commands
 
 
 def _schema(pm):
@@ -76,7 +99,3 @@ def _merge(results, what):
                 raise RuntimeError(f"two plugins provide the {what} '{name}'")
             merged[name] = value
     return merged
-
-
-def _flatten(results):
-    return [item for result in results for item in (result or [])]

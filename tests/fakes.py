@@ -3,8 +3,8 @@
 import asyncio
 import json
 
-from evd.commands import all_commands
 from evd.dispatcher import Dispatcher
+from evd.pluginmanager import command_table
 from evd.plugins import driver as driver_plugin
 from evd.plugins.driver import Driver, DriverConfig
 from evd.state import State
@@ -52,7 +52,7 @@ def driver_dispatcher(**config):
     daemon = FakeDaemon("driver", DriverConfig(id="D1", **config))
     daemon.role = Driver(daemon)
     handlers = driver_plugin.evd_control_commands(daemon)
-    return Dispatcher(handlers, all_commands(), daemon=daemon), daemon
+    return Dispatcher(handlers, command_table(), daemon=daemon), daemon
 
 
 def requests_sent(daemon):

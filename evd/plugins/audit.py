@@ -17,6 +17,7 @@ import attrs
 import evd
 from evd import messages
 from evd.central.network import network_of
+from evd.commands import Arg, CommandSpec
 from evd.errors import CommandError
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,19 @@ FLUSH_EVERY = 0.5
 MAX_BUFFER = 50_000  # kept while the database is unwritable; past it the oldest are dropped
 
 _logs = weakref.WeakKeyDictionary()  # central daemon -> its AuditLog
+
+COMMANDS = [
+    CommandSpec(
+        ("audit",),
+        "the audit log, newest first",
+        role="central",
+        args=(
+            Arg("--since", "only records at or after this time", metavar="ISO8601"),
+            Arg("--limit", "at most this many records", type=int, metavar="N", default=100),
+        ),
+        columns=("time", "category", "source", "action", "outcome", "parameters"),
+    ),
+]
 
 
 @attrs.frozen
@@ -92,6 +106,11 @@ async def _flusher(audit):
 @evd.hookimpl
 def evd_config_sections():
     return {"audit": AuditConfig}
+
+
+@evd.hookimpl
+def evd_register_commands():
+    return COMMANDS
 
 
 @evd.hookimpl

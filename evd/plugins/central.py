@@ -2,6 +2,46 @@
 
 import evd
 from evd.central import Central, CentralConfig, ChargingPoint
+from evd.commands import SESSION_COLUMNS, Arg, CommandSpec
+
+_IDS = Arg("ids", "charging point ids", nargs="*", metavar="ID")
+_ALL = Arg("--all", "every charging point", flag=True)
+
+COMMANDS = [
+    CommandSpec(
+        ("cp", "list"),
+        "every charging point and its state",
+        role="central",
+        columns=("id", "state", "location", "price_eur_kwh", "driver", "kwh", "eur", "reason"),
+    ),
+    CommandSpec(
+        ("cp", "stop"),
+        "take charging points out of service (ends a running supply; shows Out of Order)",
+        role="central",
+        args=(_IDS, _ALL),
+        one_of=("ids", "all"),
+        mutating=True,
+    ),
+    CommandSpec(
+        ("cp", "resume"),
+        "put stopped charging points back in service",
+        role="central",
+        args=(_IDS, _ALL),
+        one_of=("ids", "all"),
+        mutating=True,
+    ),
+    CommandSpec(
+        ("sessions",),
+        "supply sessions, newest first",
+        role="central",
+        args=(
+            Arg("--active", "only sessions still running", flag=True),
+            Arg("--cp", "only this charging point", metavar="ID"),
+            Arg("--driver", "only this driver", metavar="ID"),
+        ),
+        columns=SESSION_COLUMNS,
+    ),
+]
 
 __all__ = ["Central", "CentralConfig", "ChargingPoint"]
 
@@ -14,6 +54,11 @@ def evd_register_roles():
 @evd.hookimpl
 def evd_config_sections():
     return {"central": CentralConfig}
+
+
+@evd.hookimpl
+def evd_register_commands():
+    return COMMANDS
 
 
 @evd.hookimpl

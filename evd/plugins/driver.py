@@ -9,6 +9,7 @@ list and central's heartbeat. A request file is worked through one CP at a time,
 import asyncio
 import datetime
 import logging
+import os
 import pathlib
 import time
 
@@ -16,7 +17,7 @@ import attrs
 
 import evd
 from evd import messages
-from evd.commands import CP_ID, parse_kwh, read_requests_file
+from evd.commands import CP_ID, SESSION_COLUMNS, Arg, CommandSpec, kwh_arg, parse_kwh, read_requests_file
 from evd.config import Duration, positive
 from evd.errors import CommandError, ConfigError
 from evd.role import Role
@@ -375,9 +376,51 @@ def _request(request_id, cp, kwh):
     }
 
 
+def _read_file_here(call_args):
+    # A requests file is read where evctl runs: the daemon may not see the operator's files.
+    call_args["requests"] = read_requests_file(call_args["file"])  # a bad line: exit 2, nothing sent
+    call_args["file"] = os.path.abspath(call_args["file"])
+
+
+COMMANDS = [
+    CommandSpec(
+        ("driver", "cps"),
+        "every charging point and whether it is available",
+        role="driver",
+        columns=("id", "state", "available", "location", "price_eur_kwh"),
+    ),
+    CommandSpec(("driver", "history"), "this driver's past supplies", role="driver", columns=SESSION_COLUMNS),
+    CommandSpec(
+        ("driver", "request"),
+        "request a supply at a charging point",
+        role="driver",
+        args=(
+            Arg("cp", "charging point id", metavar="CP"),
+            Arg("--kwh", "energy wanted, in kWh", type=kwh_arg, metavar="K"),
+            Arg("--wait", "wait for the ticket or the denial and print it", flag=True),
+        ),
+        mutating=True,
+        timeout=3600.0,
+    ),
+    CommandSpec(
+        ("driver", "run"),
+        "request the supplies listed in FILE (CP or CP#KWH a line), pausing between them",
+        role="driver",
+        args=(Arg("file", "file of requests, CP or CP#KWH a line", metavar="FILE"),),
+        mutating=True,
+        prepare=_read_file_here,
+    ),
+]
+
+
 @evd.hookimpl
 def evd_register_roles():
     return {"driver": Driver}
+
+
+@evd.hookimpl
+def evd_register_commands():
+    return COMMANDS
 
 
 @evd.hookimpl

@@ -21,6 +21,7 @@ import attrs
 
 import evd
 from evd import messages, paths
+from evd.commands import Arg, CommandSpec, kwh_arg
 from evd.config import Duration, HostPort, positive
 from evd.errors import CommandError, EvdError
 from evd.link import serve
@@ -367,9 +368,32 @@ class Engine(Role):
         )
 
 
+COMMANDS = [
+    CommandSpec(("engine", "plug"), "plug the vehicle in: an authorised supply starts", role="engine", mutating=True),
+    CommandSpec(("engine", "unplug"), "unplug the vehicle: the running supply ends", role="engine", mutating=True),
+    CommandSpec(("engine", "fault"), "simulate a fault: health checks answer KO", role="engine", mutating=True),
+    CommandSpec(("engine", "recover"), "end the simulated fault: health checks answer OK", role="engine", mutating=True),
+    CommandSpec(
+        ("engine", "supply"),
+        "request a supply from the charging point itself (manual supply)",
+        role="engine",
+        args=(
+            Arg("--driver", "driver id to charge the supply to", metavar="ID"),
+            Arg("--kwh", "energy to supply, in kWh", type=kwh_arg, metavar="K"),
+        ),
+        mutating=True,
+    ),
+]
+
+
 @evd.hookimpl
 def evd_register_roles():
     return {"engine": Engine}
+
+
+@evd.hookimpl
+def evd_register_commands():
+    return COMMANDS
 
 
 @evd.hookimpl

@@ -20,6 +20,7 @@ import attrs
 import evd
 from evd import messages
 from evd.central.network import network_of
+from evd.commands import Arg, CommandSpec
 from evd.errors import CommandError
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,28 @@ SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MAX_BACKOFF = 60.0
 
 _registries = weakref.WeakKeyDictionary()  # daemon -> its Registry
+
+COMMANDS = [
+    CommandSpec(
+        ("cp", "register"),
+        "register a charging point; prints its credential once",
+        role="central",
+        args=(
+            Arg("id", "charging point id", metavar="ID"),
+            Arg("--location", "where it is (street address)", metavar="L", required=True),
+            Arg("--price", "price in EUR per kWh", type=float, metavar="P", required=True),
+            Arg("--city", "city, for the weather watcher", metavar="C"),
+        ),
+        mutating=True,
+    ),
+    CommandSpec(
+        ("cp", "unregister"),
+        "remove a charging point and revoke its credential",
+        role="central",
+        args=(Arg("id", "charging point id", metavar="ID"),),
+        mutating=True,
+    ),
+]
 
 
 @attrs.frozen
@@ -101,6 +124,11 @@ def _registry(daemon):
 @evd.hookimpl
 def evd_config_sections():
     return {"registry": RegistryConfig}
+
+
+@evd.hookimpl
+def evd_register_commands():
+    return COMMANDS
 
 
 @evd.hookimpl

@@ -7,10 +7,10 @@ import pathlib
 import pytest
 import urwid
 
-from evd.commands import BUILTIN_COMMANDS
 from evd.console import keymap, palette
 from evd.console.app import ConsoleApp
 from evd.errors import CommandError
+from evd.pluginmanager import command_table
 
 SNAPSHOTS = pathlib.Path(__file__).parent / "snapshots"
 SIZES = [(80, 24), (160, 48)]
@@ -166,7 +166,7 @@ def test_hundreds_of_cps_scroll():
 
 
 def test_every_key_names_an_action_and_every_action_a_real_command():
-    commands = {spec.name: spec for spec in BUILTIN_COMMANDS}
+    commands = command_table()
     for role, keys in keymap.KEYS.items():
         for key, name in keys.items():
             action = keymap.action(role, name)  # raises if the key names no action

@@ -8,8 +8,8 @@ import pytest
 from fakes import FakeDaemon, call, driver_dispatcher, requests_sent, until
 
 from evd import messages
-from evd.commands import all_commands
 from evd.dispatcher import Dispatcher
+from evd.pluginmanager import command_table
 from evd.plugins import central as central_plugin
 from evd.plugins.central import Central, ChargingPoint
 
@@ -90,7 +90,7 @@ def test_cp_list_says_why_a_cp_is_broken_or_stopped():
         "VAL5": ChargingPoint(id="VAL5"),
     }
     handlers = central_plugin.evd_control_commands(daemon)
-    reply = asyncio.run(Dispatcher(handlers, all_commands(), daemon=daemon).dispatch({"id": 1, "cmd": "cp.list"}))
+    reply = asyncio.run(Dispatcher(handlers, command_table(), daemon=daemon).dispatch({"id": 1, "cmd": "cp.list"}))
     rows = {row["id"]: row for row in reply["result"]}
     assert {i: (r["state"], r["reason"]) for i, r in rows.items()} == {
         "ALC1": ("ACTIVE", None),

@@ -2,9 +2,9 @@ import asyncio
 
 import pytest
 
-from evd.commands import all_commands
 from evd.dispatcher import Dispatcher, Peer
 from evd.errors import CommandError
+from evd.pluginmanager import command_table
 
 OTHER_USER = Peer(pid=1, uid=12345, gid=12345)
 
@@ -14,7 +14,7 @@ class FakeDaemon:
 
 
 def dispatcher(**handlers):
-    return Dispatcher(handlers, all_commands(), allowed_gid=None, daemon=FakeDaemon())
+    return Dispatcher(handlers, command_table(), allowed_gid=None, daemon=FakeDaemon())
 
 
 def dispatch(d, request, peer=None):

@@ -6,10 +6,10 @@ import re
 import pytest
 
 from evd import humanize
-from evd.commands import all_commands
 from evd.ctl import _print_result
+from evd.pluginmanager import command_table
 
-TABLE = all_commands()
+TABLE = command_table()
 PYTHON_OR_JSON = re.compile(r"[\[\]{}]|\bTrue\b|\bFalse\b|\bNone\b|\\u[0-9a-f]{4}|'")
 
 DRIVER_STATUS = {

@@ -21,8 +21,8 @@ import yaml
 
 import evd.plugins
 from evd import config, manpage
-from evd.commands import BUILTIN_COMMANDS, all_commands
 from evd.ctl import build_parser
+from evd.pluginmanager import command_table
 
 MAN = pathlib.Path(__file__).resolve().parents[2] / "man"
 PAGES = ("evd.8", "evctl.1", "evd.yaml.5")
@@ -131,7 +131,7 @@ def test_evctl_page_is_generated_from_the_command_table():
 
 def test_evctl_page_has_every_command_and_argument():
     text = read("evctl.1")
-    for spec in BUILTIN_COMMANDS:
+    for spec in manpage.builtin_commands():
         assert f".TP\n{manpage.usage_markup(spec)}\n" in text, f"'{spec.usage}' missing from evctl.1"
         for arg in spec.args:
             assert f".TP\n{manpage.arg_label(arg)}\n" in text, f"{arg.name} of '{spec.usage}' missing from evctl.1"
@@ -139,7 +139,7 @@ def test_evctl_page_has_every_command_and_argument():
 
 def test_evctl_page_has_every_option():
     text = read("evctl.1")
-    for action in build_parser(all_commands())._actions:
+    for action in build_parser(command_table())._actions:
         for option in action.option_strings:
             assert manpage.bold(option) in text, f"evctl option {option} missing from evctl.1"
 
@@ -235,5 +235,5 @@ def test_man_renders(page):
     assert result.returncode == 0, result.stderr
     assert squeeze(name_line(page)) in squeeze(result.stdout)
     if page == "evctl.1":
-        for spec in BUILTIN_COMMANDS:
+        for spec in manpage.builtin_commands():
             assert squeeze(spec.usage.replace("…", "...")) in squeeze(result.stdout), spec.usage
