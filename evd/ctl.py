@@ -134,10 +134,10 @@ def main(argv=None):
 
 def _load_table():
     try:
-        from .pluginmanager import load_plugins
+        from .pluginmanager import command_table
 
-        return all_commands(load_plugins().commands)
-    except Exception as e:  # evctl stays usable for the built-in commands if a plugin is broken
+        return command_table()
+    except Exception as e:  # evctl stays usable for status, ping and attach if the plugins cannot load
         print(f"{PROG}: plugin commands unavailable: {e}", file=sys.stderr)
         return all_commands()
 

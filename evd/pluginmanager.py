@@ -64,10 +64,19 @@ def load_plugins(extra=(), disabled=None):
 
 
 def command_table(plugins=None):
-    """Every command evctl offers with these plugins (default: those installed), by name."""
+    """Every command evctl offers, by name: evd's own always, even those of a plugin that
+    EVD_DISABLE_PLUGINS turns off (the daemon then refuses them: exit 4), and those of the
+    third-party plugins loaded. ``plugins``: use these instead."""
     from .commands import all_commands
 
-    return all_commands((plugins or load_plugins()).commands)
+    if plugins is None:
+        plugins = load_plugins(disabled=disabled_names() - own_plugin_names())
+    return all_commands(plugins.commands)
+
+
+def own_plugin_names():
+    """The entry-point names of evd's own plugins."""
+    return {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.value.startswith("evd.")}
 
 
 def plugin_commands(pm, builtin_only=False):
