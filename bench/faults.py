@@ -42,7 +42,7 @@ from evd.errors import EvdError
 from .bus import machine
 from .procs import EvdNode, Processes, decode_all, log_errors, memory_mb, read_topic_kafka, read_topic_local
 from .scale import commit, uncommitted
-from .support import Tansu, check_bootstrap, free_port, new_prefix, percentile, progress, run_and_report, working_directory
+from .support import TansuBroker, check_bootstrap, free_port, new_prefix, percentile, progress, run_and_report, working_directory
 
 try:  # R20: engine records may be sealed with per-CP keys that central keeps in its database
     from evd.plugins import crypto
@@ -645,7 +645,7 @@ def run(args, stack):
         if args.bootstrap:
             where = {"bootstrap": args.bootstrap}
         else:
-            broker = processes.add(Tansu(root / "log" / "tansu.log"))
+            broker = processes.add(TansuBroker(log_path=root / "log" / "tansu.log"))
             broker.start()
             where = {"bootstrap": broker.bootstrap}
     else:

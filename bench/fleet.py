@@ -47,7 +47,7 @@ from .bus import machine
 from .procs import CpuMeter, EvdNode, Processes, cpu_seconds, log_errors, memory_mb
 from .scale import commit, uncommitted
 from .support import (
-    Tansu,
+    TansuBroker,
     check_bootstrap,
     make_transport,
     new_prefix,
@@ -493,7 +493,7 @@ def run(args, stack):
         if args.bootstrap:
             where = {"bootstrap": args.bootstrap}
         else:
-            broker = processes.add(Tansu(root / "log" / "tansu.log"))
+            broker = processes.add(TansuBroker(log_path=root / "log" / "tansu.log"))
             broker.start()
             broker_pid, where = broker.pid, {"bootstrap": broker.bootstrap}
         report["broker"] = args.bootstrap or f"tansu on {where['bootstrap']} (memory storage, started here)"

@@ -59,7 +59,17 @@ try:  # R20: central may hand each CP a key, and then takes only sealed telemetr
 except ImportError:
     crypto = None
 from .procs import CpuMeter, EvdNode, Processes, log_errors, memory_mb, read_topic_kafka, read_topic_local
-from .support import Tansu, check_bootstrap, free_port, make_transport, new_prefix, percentile, progress, run_and_report, working_directory
+from .support import (
+    TansuBroker,
+    check_bootstrap,
+    free_port,
+    make_transport,
+    new_prefix,
+    percentile,
+    progress,
+    run_and_report,
+    working_directory,
+)
 
 SLICES = 20  # the ticker sweeps 1/SLICES of the CPs every 1/SLICES s
 KWH_STEP = 0.01  # kWh per progress record: seq n carries n * KWH_STEP kWh
@@ -982,7 +992,7 @@ def run(args, stack):
             report["broker"] = args.bootstrap
         else:
             (root / "log").mkdir(exist_ok=True)
-            broker = processes.add(Tansu(root / "log" / "tansu.log"))
+            broker = processes.add(TansuBroker(log_path=root / "log" / "tansu.log"))
             broker.start()
             where = {"bootstrap": broker.bootstrap}
             report["broker"] = f"tansu on {broker.bootstrap} (memory storage, started here)"

