@@ -64,14 +64,28 @@ def connect(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout = 10000")
-        db.execute("PRAGMA journal_mode = WAL")
+        _while_locked(lambda: db.execute("PRAGMA journal_mode = WAL"))
         db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL survives a process crash
-        db.executescript(SCHEMA)
+        _while_locked(lambda: db.executescript(SCHEMA))
     except OSError as e:
         raise EvdError(f"cannot open the local bus {path}: {e.filename}: {e.strerror}") from None
     except sqlite3.OperationalError as e:
         raise EvdError(f"cannot open the local bus {path}: {e}") from None
     return db
+
+
+def _while_locked(statement, timeout=10.0):
+    """Run ``statement``, again while the file is locked: SQLite answers a journal-mode change or
+    a schema made by two processes at once with "database is locked" without waiting its busy
+    timeout (daemons starting together on a new bus; a sender and a consumer of one daemon)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class LocalTransport(Transport):

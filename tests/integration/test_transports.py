@@ -490,3 +490,27 @@ def test_a_new_subscription_is_followed_without_waiting_out_a_quiet_fetch(factor
         await consumer.stop()
 
     run(scenario())
+
+
+def test_processes_opening_a_new_local_bus_at_once_all_get_it(tmp_path):
+    """SQLite refuses a journal-mode change or a schema made concurrently ("database is locked")
+    without waiting: daemons starting together on a new bus must not fail on it."""
+    import threading
+
+    from evd.plugins.local import connect
+
+    for attempt in range(50):
+        errors = []
+
+        def open_and_close(path=tmp_path / f"bus{attempt}.db", errors=errors):
+            try:
+                connect(path).close()
+            except Exception as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_and_close) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [], f"attempt {attempt}: {errors[0]}"
