@@ -27,7 +27,8 @@ from kafka.net import KafkaNetClient
 from kafka.partitioner import murmur2
 from kafka.structs import OffsetAndMetadata
 
-from evd.bus import Consumer, Transport
+from evd.bus import Transport
+from evd.consumer import Consumer
 from evd.plugins.kafka import KafkaOptions
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import struct
 import termios
 
 from . import framing
-from .bus import Backoff
+from .threads import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,9 @@ import attrs
 
 import evd
 from evd import paths
-from evd.bus import Consumer, Transport
+from evd.bus import Transport
 from evd.config import Duration, positive
+from evd.consumer import Consumer
 from evd.errors import EvdError
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ class LocalConsumer(Consumer):
         self._version = None
 
     def resubscribe(self, interests):
-        # Keys are not filtered here: other keys' rows cost a reader little (bus._hand_over
+        # Keys are not filtered here: other keys' rows cost a reader little (Consumer._hand_over
         # skips them undecoded), and skipping them would hold its position back.
         self.live = {topic for topic, interest in interests.items() if interest.live}
         for topic in interests:

@@ -9,8 +9,8 @@ import time
 import pytest
 from kafka import KafkaProducer
 
-from evd import bus, messages
-from evd.bus import COMMIT_EVERY
+from evd import messages
+from evd.consumer import COMMIT_EVERY
 
 from transport_harness import make_transport, new_prefix, wait_until
 
@@ -373,7 +373,7 @@ def test_reports_disconnected_when_the_broker_dies(own_broker):
 
 def test_a_slow_consumer_loses_nothing(factory, monkeypatch):
     # Make the loop fall behind quickly, so that throttling is exercised.
-    monkeypatch.setattr("evd.bus.MAX_BACKLOG", 50)
+    monkeypatch.setattr("evd.consumer.MAX_BACKLOG", 50)
 
     async def scenario():
         producer, consumer = factory("producer"), factory("consumer")
@@ -440,7 +440,7 @@ def test_an_eager_consumer_fetches_eagerly_while_records_flow_and_lazily_once_qu
         def wait_of(consumer):
             return local.POLL_INTERVAL if consumer.hot() else local.QUIET_POLL_INTERVAL
 
-    monkeypatch.setattr(bus, "HOT_FOR", 1.5)
+    monkeypatch.setattr("evd.consumer.HOT_FOR", 1.5)
 
     async def scenario():
         producer, consumer, watcher = factory("producer"), factory("consumer"), factory("watcher")
