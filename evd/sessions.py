@@ -17,6 +17,7 @@ alone and are tested here, in seconds, with any order, duplication and replay of
 """
 
 import enum
+import operator
 
 import attrs
 
@@ -44,7 +45,8 @@ def _column(sql_type):
     return {"column": sql_type}
 
 
-@attrs.define(eq=False)
+# No converters or validators on assignment: the hot path sets kwh, eur and last_seq per record.
+@attrs.define(eq=False, on_setattr=attrs.setters.NO_OP)
 class Session:
     """One request for a supply and what became of it: what central stores, shows and bills."""
 
@@ -70,6 +72,11 @@ class Session:
     @classmethod
     def from_row(cls, row):
         return cls(**{name: row[name] for name in COLUMNS})
+
+    @classmethod
+    def from_values(cls, values):
+        """A session from :func:`stored_values` (the stored fields come first, in order)."""
+        return cls(*values)
 
     def row(self):
         """The stored columns, as plain values."""
@@ -115,6 +122,8 @@ class Session:
 
 #: The columns of central's ``sessions`` table: the stored fields of Session, in order.
 COLUMNS = {field.name: field.metadata["column"] for field in attrs.fields(Session) if "column" in field.metadata}
+#: The stored fields' values, in COLUMNS order, as a tuple (per applied record: attrgetter is C).
+stored_values = operator.attrgetter(*COLUMNS)
 #: A session in ``evctl sessions --json`` and in a driver's history (DESIGN.md §2).
 LISTING_FIELDS = ("id", "cp", "driver", "started_at", "ended_at", "kwh", "eur", "status", "reason")
 #: A ticket's fields, as drivers read them.
@@ -223,37 +232,46 @@ class Disagreement:
 
 # -- the machine ----------------------------------------------------------------------------
 
+# Effects without fields are shared: a progress record, the common case, allocates none.
+_PLUGGED = (Save(), Plugged())
+_PROGRESSED = (Save(), PublishProgress(), Changed())
+_NOTHING = ()
 
-def step(session, event, now):
-    """Apply ``event`` to ``session`` (in place) at ``now`` (ISO 8601); return the effects, in order."""
-    if isinstance(event, (Started, Progress, Ended)) and session.status.final:
-        return _after_the_end(session, event)
-    if isinstance(event, Started):
-        if session.status != Status.AUTHORIZED:
-            return []
-        session.status, session.started_at = Status.SUPPLYING, event.ts
-        return [Save(), Plugged()]
-    if isinstance(event, Progress):
+
+def step(session, event, clock):
+    """Apply ``event`` to ``session`` (in place); return the effects, in order. ``clock()`` gives
+    the time (ISO 8601) a session ends at; it is called only then."""
+    kind = type(event)
+    if kind is Progress:
+        if session.status.final:
+            return _NOTHING  # a late progress changes nothing; the engine's end record will tell
         if event.seq <= session.last_seq:
-            return []  # old or duplicated
+            return _NOTHING  # old or duplicated
         _apply_energy(session, event)
-        return [Save(), PublishProgress(), Changed()]
-    if isinstance(event, Ended):
+        return _PROGRESSED
+    if kind is Started:
+        if session.status != Status.AUTHORIZED:
+            return _NOTHING
+        session.status, session.started_at = Status.SUPPLYING, event.ts
+        return _PLUGGED
+    if kind is Ended:
+        if session.status.final:
+            return _after_the_end(session, event)
         if event.seq > session.last_seq:
             _apply_energy(session, event)
         if session.ending is not None:
-            return _finish(session, Status.INTERRUPTED, session.ending, now)
+            return _finish(session, Status.INTERRUPTED, session.ending, clock())
         status = Status.COMPLETED if event.status == Status.COMPLETED else Status.INTERRUPTED
-        return _finish(session, status, event.reason, now)
-    if isinstance(event, EndOrdered):
+        return _finish(session, status, event.reason, clock())
+    if kind is EndOrdered:
         if session.status.final or session.ending is not None:
-            return []
+            return _NOTHING
         session.ending = event.reason
-        return [AwaitEnd(event.reason)]
-    if isinstance(event, Overdue):
+        return (AwaitEnd(event.reason),)
+    if kind is Overdue:
         if session.status.final or session.ending is None:
-            return []
-        return _finish(session, Status.INTERRUPTED, session.ending, now, overdue=True)
+            return _NOTHING
+        return _finish(session, Status.INTERRUPTED, session.ending, clock(), overdue=True)
     raise TypeError(f"not a session event: {event!r}")
 
 
@@ -269,12 +287,10 @@ def _apply_energy(session, record):
 def _finish(session, status, reason, now, overdue=False):
     session.status, session.reason, session.ended_at, session.ending = status, reason, now, None
     session.eur = cost(session.kwh, session.price)
-    return [Save(), Finished(status, reason, overdue), SendTicket()]
+    return (Save(), Finished(status, reason, overdue), SendTicket())
 
 
 def _after_the_end(session, event):
-    if not isinstance(event, Ended):
-        return []  # a late progress or start changes nothing; the engine's end record will tell
     if session.status == Status.INTERRUPTED and event.seq > session.last_seq and event.kwh > session.kwh:
         # The engine went on after central closed it (the stream was down when central ordered
         # the end, say): bill what it really delivered.
@@ -282,7 +298,7 @@ def _after_the_end(session, event):
         session.kwh = energy(event.kwh)
         session.eur = cost(session.kwh, session.price)
         session.last_seq = event.seq
-        return [Save(), Corrected(billed), SendTicket()]
+        return (Save(), Corrected(billed), SendTicket())
     if abs(session.kwh - event.kwh) > 1e-9:
-        return [Disagreement(event.kwh), SendTicket()]
-    return [SendTicket()]
+        return (Disagreement(event.kwh), SendTicket())
+    return (SendTicket(),)

@@ -12,7 +12,7 @@ import pathlib
 import sqlite3
 
 from .errors import EvdError
-from .sessions import COLUMNS, Session
+from .sessions import COLUMNS, Session, stored_values
 
 log = logging.getLogger(__name__)
 
@@ -139,12 +139,12 @@ class Store:
         """The session a request became (a Session of its own: changes need save_session), or None."""
         pending = self._dirty_requests.get(request_id)
         if pending is not None:
-            return Session.from_row(self._dirty_sessions[pending])
+            return Session.from_values(self._dirty_sessions[pending])
         return self._one("SELECT * FROM sessions WHERE request_id = ?", request_id)
 
     def session(self, session_id):
         if session_id in self._dirty_sessions:
-            return Session.from_row(self._dirty_sessions[session_id])
+            return Session.from_values(self._dirty_sessions[session_id])
         return self._one("SELECT * FROM sessions WHERE id = ?", session_id)
 
     def _one(self, sql, *args):
@@ -169,7 +169,7 @@ class Store:
     # -- writes (batched) ---------------------------------------------------------------
 
     def save_session(self, session):
-        self._dirty_sessions[session.id] = session.row()  # a copy: later changes need another save
+        self._dirty_sessions[session.id] = stored_values(session)  # a copy: later changes need another save
         if session.request_id is not None:
             self._dirty_requests[session.request_id] = session.id
 
@@ -195,7 +195,7 @@ class Store:
         try:
             with self.transaction():
                 if sessions:
-                    conn.executemany(UPSERT_SESSION, [tuple(s.get(c) for c in SESSION_COLUMNS) for s in sessions.values()])
+                    conn.executemany(UPSERT_SESSION, list(sessions.values()))
                 if cps:
                     conn.executemany(UPSERT_CP, [tuple(cp.get(c) for c in CP_COLUMNS) for cp in cps.values()])
                 if drivers:

@@ -32,14 +32,14 @@ class Supplies:
         session = live if live is not None and live.id == message["session"] else central.store.session(message["session"])
         if session is None or session.cp != cp.id:
             raise messages.MalformedMessage(f"{kind} for unknown session {message['session']!r} at {cp.id}")
-        self._carry_out(cp, session, sessions.step(session, _event(message), messages.now_iso()))
+        self._carry_out(cp, session, sessions.step(session, _event(message), messages.now_iso))
 
     def end(self, cp, reason, order):
         """End ``cp``'s supply: tell the engine (``order`` "end"), wait a little for its final figures, then close it."""
         session = cp.session
         if session is None:
             return
-        effects = sessions.step(session, sessions.EndOrdered(reason), messages.now_iso())
+        effects = sessions.step(session, sessions.EndOrdered(reason), messages.now_iso)
         if effects and order == "end":
             daemon = self.central.daemon
             end = messages.make("end", session=session.id, cp=cp.id, reason=reason)
@@ -53,7 +53,7 @@ class Supplies:
     def _overdue(self, cp, session_id):
         self._end_timers.pop(session_id, None)
         if cp.session is not None and cp.session.id == session_id:
-            self._carry_out(cp, cp.session, sessions.step(cp.session, sessions.Overdue(), messages.now_iso()))
+            self._carry_out(cp, cp.session, sessions.step(cp.session, sessions.Overdue(), messages.now_iso))
             self.central.store.flush()
 
     def _carry_out(self, cp, session, effects):

@@ -38,7 +38,7 @@ class Central:
         self.progress = []  # (seq, kwh) published to the driver
 
     def feed(self, event):
-        effects = step(self.session, event, NOW)
+        effects = step(self.session, event, lambda: NOW)
         for effect in effects:
             if isinstance(effect, sessions.Save):
                 self.stored = self.session.row()
@@ -46,7 +46,7 @@ class Central:
                 self.tickets.append(self.session.ticket())
             elif isinstance(effect, sessions.PublishProgress):
                 self.progress.append((self.session.last_seq, self.session.kwh))
-        self.effects += effects
+        self.effects += list(effects)
         return effects
 
     def restart(self):
@@ -142,8 +142,8 @@ def test_an_ordered_end_the_engine_never_confirms_closes_with_the_last_energy_he
     records = engine_records(5, 1.0, "COMPLETED", None)
     for record in records[:3]:  # started, progress 1 and 2
         central.feed(record)
-    assert central.feed(EndOrdered("stopped by the operator")) == [sessions.AwaitEnd("stopped by the operator")]
-    assert central.feed(EndOrdered("fault: engine KO")) == []  # already ending: the first reason stands
+    assert central.feed(EndOrdered("stopped by the operator")) == (sessions.AwaitEnd("stopped by the operator"),)
+    assert central.feed(EndOrdered("fault: engine KO")) == ()  # already ending: the first reason stands
     effects = central.feed(Overdue())
     assert sessions.Finished(Status.INTERRUPTED, "stopped by the operator", overdue=True) in effects
     assert (central.session.kwh, central.session.eur) == (2.0, 1.0)
@@ -157,9 +157,9 @@ def test_a_repeated_end_record_sends_the_same_ticket_and_a_different_one_is_only
     central = Central(new_session())
     for record in engine_records(2, 1.0, "COMPLETED", None):
         central.feed(record)
-    assert central.feed(Ended(seq=3, kwh=2.0, status="COMPLETED", reason=None, ts=NOW)) == [sessions.SendTicket()]
+    assert central.feed(Ended(seq=3, kwh=2.0, status="COMPLETED", reason=None, ts=NOW)) == (sessions.SendTicket(),)
     effects = central.feed(Ended(seq=9, kwh=7.0, status="COMPLETED", reason=None, ts=NOW))
-    assert effects == [sessions.Disagreement(reported=7.0), sessions.SendTicket()]
+    assert effects == (sessions.Disagreement(reported=7.0), sessions.SendTicket())
     assert central.session.kwh == 2.0
 
 
@@ -171,7 +171,7 @@ def test_progress_before_started_starts_the_supply():
 
 def test_an_unknown_event_is_a_programming_error():
     with pytest.raises(TypeError):
-        step(new_session(), "progress", NOW)
+        step(new_session(), "progress", lambda: NOW)
 
 
 def test_the_sessions_table_is_the_stored_fields_of_session():
