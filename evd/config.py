@@ -271,7 +271,15 @@ def structure(cls, node, parent, prefix):
     return cls(**values)
 
 
+def is_subsection(tp):
+    """An attrs class that is a mapping of keys in the file, not a value read from text (HostPort, Duration)."""
+    return isinstance(tp, type) and attrs.has(tp) and not hasattr(tp, "parse")
+
+
 def _coerce(node, field, where):
+    if is_subsection(field.type):  # a mapping of its own keys (api.tls: {cert, key})
+        nested = field.type
+        return structure(nested, node, node, where)
     try:
         return _convert(node, field.type)
     except (ValueError, TypeError) as e:

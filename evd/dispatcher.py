@@ -49,7 +49,9 @@ class Dispatcher:
         self.allowed_gid = allowed_gid
         self.daemon = daemon
 
-    async def dispatch(self, request, peer=None):
+    async def dispatch(self, request, peer=None, source=None):
+        """The reply to ``request`` from ``peer`` (None: the daemon itself, or a caller the API
+        has authenticated: ``source`` then names it in the audit log)."""
         request_id = request.get("id") if isinstance(request, dict) else None
         try:
             name, args = self._parse(request)
@@ -61,10 +63,10 @@ class Dispatcher:
             result = handler(args, Context(peer=peer, daemon=self.daemon))
             if inspect.isawaitable(result):
                 result = await result
-            self._audit(name, args, peer, "ok")
+            self._audit(name, args, peer, "ok", source)
         except CommandError as e:
             if isinstance(request, dict):
-                self._audit(request.get("cmd"), request.get("args"), peer, f"refused: {e.message}")
+                self._audit(request.get("cmd"), request.get("args"), peer, f"refused: {e.message}", source)
             error = {"code": e.code, "message": e.message}
             if e.result is not None:
                 error["result"] = e.result
@@ -74,11 +76,12 @@ class Dispatcher:
             return {"id": request_id, "ok": False, "error": {"code": "internal", "message": f"internal error: {e}"}}
         return {"id": request_id, "ok": True, "result": result}
 
-    def _audit(self, name, args, peer, outcome):
+    def _audit(self, name, args, peer, outcome, source=None):
         # State-changing commands are recorded with who issued them (the peer's uid).
         if self.daemon is None or not isinstance(name, str) or not self._is_mutating(name) or not hasattr(self.daemon, "audit"):
             return
-        source = f"uid {peer.uid} ({peer.user})" if peer is not None else "local"
+        if source is None:
+            source = f"uid {peer.uid} ({peer.user})" if peer is not None else "local"
         self.daemon.audit("SYSTEM", source, f"command {name}", outcome, args=args if isinstance(args, dict) else None)
 
     def permitted(self, peer):

@@ -61,9 +61,14 @@ def _migrate_2(db):
     db["audit"].create_index(["time"], if_not_exists=True)
 
 
+def _migrate_3(db):
+    """API tokens (evd.api.tokens): their names and SHA-256 hashes, never the tokens."""
+    db["api_tokens"].create({"name": str, "hash": str, "created_at": str, "revoked_at": str}, pk="name")
+
+
 #: Migrations in order; the database's user_version is how many have run. Every table of
 #: central.db comes from here, the extras' included.
-MIGRATIONS = (_migrate_1, _migrate_2)
+MIGRATIONS = (_migrate_1, _migrate_2, _migrate_3)
 
 
 def open_database(path):

@@ -91,7 +91,9 @@ class Network:
             "end_grace": "1s",
             **options,
         }
-        return self._add("central", {"role": "central", "central": section})
+        # An API port of its own: never 8080, which a demo or another test may hold.
+        self.api_port = free_port()
+        return self._add("central", {"role": "central", "central": section, "api": {"listen": f"127.0.0.1:{self.api_port}"}})
 
     def cp(self, cp_id, price=0.5, location=None, engine=None, monitor=None):
         """An engine and its monitor; returns (engine, monitor)."""

@@ -73,10 +73,18 @@ def config_classes():
 def config_keys():
     """(dotted key, attrs field) of every configuration key below the top level."""
     keys = []
-    for section, cls in config_classes():
+
+    def add(prefix, cls):
         for field in attrs.fields(attrs.resolve_types(cls)):
-            if (cls, field.name) not in NOT_KEYS:
-                keys.append((f"{section}.{field.name}", field))
+            if (cls, field.name) in NOT_KEYS:
+                continue
+            if config.is_subsection(field.type):
+                add(f"{prefix}.{field.name}", field.type)  # a nested mapping: its own keys are the keys
+            else:
+                keys.append((f"{prefix}.{field.name}", field))
+
+    for section, cls in config_classes():
+        add(section, cls)
     return keys
 
 
