@@ -16,6 +16,7 @@ from .routes import READ, ROUTES, ApiError
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024  # bytes (§9: 413 above)
+IDLE_TIMEOUT = 15  # seconds a connection may stay silent, before or between requests (aiohttp's keep-alive timeout)
 EVENTS_EVERY = 0.1  # seconds between event-stream messages at most (the control socket's watch pace)
 #: HTTP status of each control error code (DESIGN.md §9; what evctl exits 4 with is 409 or 404).
 STATUS_OF = {
@@ -50,8 +51,8 @@ class ApiServer:
         if tls.cert is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(tls.cert), str(tls.key) if tls.key else None)
-        # Idle keep-alive connections are closed after keepalive_timeout; aiohttp parses HTTP.
-        self.runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=15, shutdown_timeout=2)
+        # aiohttp hangs up on a connection silent for keepalive_timeout, a half-sent request too.
+        self.runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=IDLE_TIMEOUT, shutdown_timeout=2)
         await self.runner.setup()
         site = web.TCPSite(self.runner, listen.host, listen.port, ssl_context=context, reuse_address=True)
         await site.start()

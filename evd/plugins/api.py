@@ -103,10 +103,14 @@ def evd_control_commands(daemon):
 
 
 @evd.hookimpl
-async def evd_startup(daemon):
+def evd_startup(daemon):
     section = _section(daemon)
     if daemon.role_name != "central" or not section.enabled:
-        return
+        return None
+    return _serve(daemon, section)
+
+
+async def _serve(daemon, section):
     from evd.api.server import ApiServer  # aiohttp: only now
 
     server = ApiServer(daemon, section, _tokens(daemon), lambda **alert: weather_alert(daemon, **alert))
@@ -121,10 +125,9 @@ async def evd_startup(daemon):
 
 
 @evd.hookimpl
-async def evd_shutdown(daemon):
-    server = _servers.pop(daemon, None)
-    if server is not None:
-        await server.stop()
+def evd_shutdown(daemon):
     tokens = _token_stores.pop(daemon, None)
     if tokens is not None:
         tokens.db.conn.close()
+    server = _servers.pop(daemon, None)
+    return server.stop() if server is not None else None
