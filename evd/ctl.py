@@ -34,19 +34,23 @@ def command_summary(table, width=79, column=28):
 def build_parser(table):
     parser = OneLineErrorParser(
         prog=PROG,
-        usage="%(prog)s [-h] [-n NAME | -s SOCKET] [--json] [--version] COMMAND ...",
+        usage="%(prog)s [-h] [-n NAME | -s SOCKET | --url URL [--token-file F] [--cacert F]] [--json] [--version] COMMAND ...",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Administer a running evd daemon over its control socket.",
         epilog=(
             "commands:\n" + command_summary(table) + "\n\n"
             "The daemon is found by -s SOCKET, or -n NAME in the default socket directory\n"
-            f"({paths.socket_dir()}), or as the only socket there.\n"
+            f"({paths.socket_dir()}), or as the only socket there; with --url, central's commands\n"
+            "go over its HTTP API instead (remote administration).\n"
             "Exit status: 0 ok, 1 failure, 2 usage or config error, 3 daemon unreachable, 4 command refused."
         ),
     )
     target = parser.add_mutually_exclusive_group()
     target.add_argument("-n", "--name", help="instance name of the daemon (its socket is NAME.sock)")
     target.add_argument("-s", "--socket", metavar="SOCKET", help="path of the daemon's control socket")
+    target.add_argument("--url", help="central's HTTP API (https://HOST:PORT): run central's commands over it, from any machine")
+    parser.add_argument("--token-file", metavar="F", help="a file holding an API token (evctl api token add), for --url")
+    parser.add_argument("--cacert", metavar="F", help="CA certificate(s) to verify an https --url with (default: the system's)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="word0", metavar="COMMAND", help=argparse.SUPPRESS, prog=PROG)
@@ -110,13 +114,17 @@ def main(argv=None):
     try:
         if spec.one_of and args.ids == [] and not getattr(args, "all", False):
             parser.error(f"{' '.join(spec.words)}: give charging point ids or --all")
-        path = resolve_socket(args)
+        if (args.token_file or args.cacert) and not args.url:
+            parser.error("--token-file and --cacert go with --url")
+        path = None if args.url else resolve_socket(args)
         if spec.run_locally is not None:
+            if path is None:
+                raise UsageError(f"'{' '.join(spec.words)}' needs the daemon's control socket, not --url")
             return spec.run_locally(path)
         call_args = {arg.dest: getattr(args, arg.dest) for arg in spec.args}
         if spec.prepare is not None:
             spec.prepare(call_args)
-        with ControlClient(path) as client:
+        with _client(args, path) as client:
             result = client.call(spec.name, call_args, timeout=spec.timeout)
     except CommandError as e:
         if e.result is not None:
@@ -130,6 +138,14 @@ def main(argv=None):
         return 130
     _print_result(spec, result, args.json)
     return 0
+
+
+def _client(args, path):
+    if args.url:
+        from .api.client import ApiClient
+
+        return ApiClient(args.url, args.token_file, args.cacert)
+    return ControlClient(path)
 
 
 def _load_table():

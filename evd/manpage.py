@@ -196,6 +196,19 @@ The instance name of the daemon (the \fBname\fR key of its configuration); its s
 \fB\-s\fR \fISOCKET\fR, \fB\-\-socket\fR \fISOCKET\fR
 The path of the daemon's control socket.
 .TP
+\fB\-\-url\fR \fIURL\fR
+Run central's commands over its HTTP API at \fIURL\fR (\fBhttps://\fIHOST\fB:\fIPORT\fR),
+from any machine, instead of a control socket: the same output and exit statuses.
+Commands that change state, and \fBaudit\fR, need \fB\-\-token\-file\fR.
+The API tokens themselves, \fBattach\fR and the other roles' commands need the socket.
+.TP
+\fB\-\-token\-file\fR \fIF\fR
+A file holding an API token (from \fBevctl api token add\fR \fINAME\fR), for \fB\-\-url\fR.
+.TP
+\fB\-\-cacert\fR \fIF\fR
+CA certificate(s) (PEM) to verify an \fBhttps\fR \fB\-\-url\fR with, instead of the
+system's.
+.TP
 .B \-\-json
 Print the result as one JSON document on standard output.
 It may also be given after the command.

@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from brokers import free_port
 from helpers import wait_for
 
 
@@ -195,3 +196,34 @@ def test_many_clients_and_idle_sockets_do_not_stop_central(api_net):
     finally:
         for s in idle:
             s.close()
+
+
+def test_evctl_url_runs_central_s_commands_remotely_with_the_socket_s_output_and_exit_codes(api_net, tmp_path):
+    from helpers import run
+
+    net = api_net
+    central = net.nodes["central"]
+    url = f"http://127.0.0.1:{net.api_port}"
+    token_file = tmp_path / "ops.token"
+    token_file.write_text(token(net) + "\n")
+
+    def remote(*args, token=True):
+        return run("evctl", "--url", url, *(("--token-file", token_file) if token else ()), *args)
+
+    listed = remote("--json", "cp", "list")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == central.evctl_json("cp", "list")
+    assert remote("cp", "list").stdout == central.evctl("cp", "list").stdout  # the same table
+    assert remote("cp", "stop", "A1").returncode == 0
+    net.wait_state("A1", "STOPPED")
+    assert json.loads(remote("--json", "cp", "resume", "--all").stdout) == {"resumed": ["A1"]}
+    net.wait_state("A1", "ACTIVE")
+    assert remote("cp", "stop", "A1", token=False).returncode == 4  # no token: refused
+    unknown = remote("cp", "stop", "NOPE")
+    assert unknown.returncode == 4 and "NOPE" in unknown.stderr
+    registered = remote("--json", "cp", "register", "R2", "--location", "Yard", "--price", "0.4")
+    assert registered.returncode == 0 and json.loads(registered.stdout)["id"] == "R2"
+    assert remote("--json", "sessions").returncode == 0
+    assert remote("api", "token", "list").returncode == 4  # tokens: over the control socket only
+    assert remote("attach").returncode == 2
+    gone = run("evctl", "--url", f"http://127.0.0.1:{free_port()}", "cp", "list")
+    assert gone.returncode == 3 and "cannot reach central's API" in gone.stderr
