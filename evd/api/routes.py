@@ -169,4 +169,5 @@ ROUTES = (
           body=_ALERT_BODY),
     Route("GET", "/api/events", "the panel's state as a text/event-stream: a snapshot, then updates", None),
     Route("GET", "/api/openapi.json", "this document", None),
+    Route("GET", "/", "the web panel: central's panel in a browser, live (served from the package, no external assets)", None),
 )  # fmt: skip

@@ -4,6 +4,7 @@ Imported only by a central whose API is on: aiohttp costs ~0.2 s and ~10 MB at i
 """
 
 import asyncio
+import importlib.resources
 import json
 import logging
 import ssl
@@ -86,7 +87,12 @@ class ApiServer:
     # -- routes -----------------------------------------------------------------------------------
 
     def _handler(self, route):
-        special = {"/api/events": self._events, "/api/openapi.json": self._openapi, "/api/weather_alert": self._weather_alert}
+        special = {
+            "/api/events": self._events,
+            "/api/openapi.json": self._openapi,
+            "/api/weather_alert": self._weather_alert,
+            "/": self._panel,
+        }
 
         async def handle(request):
             holder = self._authenticate(request, route)
@@ -133,6 +139,12 @@ class ApiServer:
         args = route.arguments({}, request.query, await self._body(request, route))
         result = self.weather_alert(**args, source=f"api token {holder} from {request.remote}")
         return web.json_response(result)
+
+    async def _panel(self, request, route, holder):
+        page = importlib.resources.files("evd.api").joinpath("static", "panel.html").read_bytes()
+        # Everything comes from here: the page may load nothing from anywhere else.
+        policy = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'"
+        return web.Response(body=page, content_type="text/html", charset="utf-8", headers={"Content-Security-Policy": policy})
 
     async def _openapi(self, request, route, holder):
         return web.json_response(openapi.document(ROUTES, self.daemon.config.name))
