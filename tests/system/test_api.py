@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import yaml
 
 from brokers import free_port
 from helpers import wait_for
@@ -227,3 +228,57 @@ def test_evctl_url_runs_central_s_commands_remotely_with_the_socket_s_output_and
     assert remote("attach").returncode == 2
     gone = run("evctl", "--url", f"http://127.0.0.1:{free_port()}", "cp", "list")
     assert gone.returncode == 3 and "cannot reach central's API" in gone.stderr
+
+
+def self_signed(folder):
+    """A certificate for 127.0.0.1 and its key (PEM files), made with the cryptography package."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert, key_file = folder / "api.crt", folder / "api.key"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert, key_file
+
+
+def test_https_with_api_tls_and_evctl_verifying_it(local_network, tmp_path):
+    import ssl
+
+    from helpers import run
+
+    net = local_network
+    cert, key = self_signed(tmp_path)
+    central = net.central()
+    config = yaml.safe_load(central.path.read_text())
+    config["api"]["tls"] = {"cert": str(cert), "key": str(key)}
+    central.path.write_text(yaml.safe_dump(config, sort_keys=False))
+    central.start()
+    url = f"https://127.0.0.1:{net.api_port}"
+    context = ssl.create_default_context(cafile=str(cert))
+    wait_for(lambda: urllib.request.urlopen(f"{url}/api/status", context=context, timeout=5).status == 200, timeout=20, message="HTTPS")
+    with pytest.raises((urllib.error.URLError, ConnectionError)):  # plain HTTP on the HTTPS port: hung up on
+        urllib.request.urlopen(f"http://127.0.0.1:{net.api_port}/api/status", timeout=5).read()
+    verified = run("evctl", "--url", url, "--cacert", cert, "--json", "cp", "list")
+    assert verified.returncode == 0 and json.loads(verified.stdout) == []
+    unverified = run("evctl", "--url", url, "cp", "list")  # the system's CAs do not know this one
+    assert unverified.returncode == 3 and "certificate verify failed" in unverified.stderr
