@@ -6,6 +6,7 @@ drivers' request files. The local transport is used, engines plug in by themselv
 the drivers work through request files, so supplies run unattended.
 """
 
+import json
 import os
 import pathlib
 import shutil
@@ -237,6 +238,7 @@ def run(cps, drivers, folder=None, attach=False):
         demo.start(names)
         print(f"  panel:  evctl -s {demo.central_socket} attach", flush=True)
         print(f"  list:   evctl -s {demo.central_socket} cp list", flush=True)
+        print(f"  web:    {_web_panel()}", flush=True)
         print("  Ctrl-C stops everything.", flush=True)
         if attach:
             return _attach(demo)
@@ -278,3 +280,16 @@ def _attach(demo):
     from .console import attach as console
 
     return console.main(str(demo.central_socket), quit_help="quit: stops the whole demo")
+
+
+def _web_panel(url="http://127.0.0.1:8080/"):
+    """Where central's web panel is (api.listen's default), if central serves it there."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url + "api/status", timeout=2) as answer:
+            if json.loads(answer.read()).get("role") == "central":
+                return f"{url} (central's web panel; its API under {url}api/)"
+    except (OSError, ValueError):
+        pass
+    return "not served: port 8080 is taken (see central's log)"
