@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-HEAVY = ("kafka", "sqlite_utils", "cryptography", "urwid", "prometheus_client", "http.client")
+HEAVY = ("kafka", "sqlite_utils", "cryptography", "urwid", "prometheus_client", "http.client", "aiohttp")
 
 PROBE = """
 import json, sys
