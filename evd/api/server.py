@@ -161,10 +161,10 @@ class ApiServer:
                 kind, payload = watcher.take()
                 await response.write(_event(kind, payload if kind == "snapshot" else {"ops": payload}))
                 await asyncio.sleep(EVENTS_EVERY)
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+        except ConnectionError:
+            pass  # the client went away
         finally:
-            watcher.close()
+            watcher.close()  # also when central stops and cancels this handler
         return response
 
 

@@ -26,7 +26,8 @@ class TokenStore:
     def add(self, name):
         if not isinstance(name, str) or not NAME.match(name):
             raise CommandError("bad_args", f"invalid token name {name!r}: letters, digits, '_', '.', '@' or '-'")
-        if self._row(name) is not None and not self._row(name)["revoked_at"]:
+        existing = self._row(name)
+        if existing is not None and not existing["revoked_at"]:
             raise CommandError("refused", f"a token named {name} exists; revoke it first")
         token = PREFIX + secrets.token_urlsafe(32)
         self.db["api_tokens"].upsert({"name": name, "hash": digest(token), "created_at": messages.now_iso(), "revoked_at": None}, pk="name")
