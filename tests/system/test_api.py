@@ -176,9 +176,11 @@ def test_the_openapi_document_describes_exactly_the_routes_served(api_net):
     from evd.api.routes import ROUTES
 
     assert described == {(r.method, r.path) for r in ROUTES}
-    for method, path in described - {("GET", "/api/events")}:  # served: any answer but "no such route" (events: above)
+    for method, path in described - {("GET", "/api/events"), ("GET", "/")}:  # served: any answer but "no such route"
         answer = call(net, method, path.replace("{id}", "A1"), token=None)
         assert not (answer[0] == 404 and "no route" in answer[1]["error"]["message"]), (method, path)
+    with urllib.request.urlopen(f"http://127.0.0.1:{net.api_port}/", timeout=10) as page:  # the web panel (its own test: a browser)
+        assert page.status == 200 and page.headers["Content-Type"].startswith("text/html") and b"/api/events" in page.read()
 
 
 def test_many_clients_and_idle_sockets_do_not_stop_central(api_net):
