@@ -11,6 +11,7 @@ removes the CP and revokes its credential. CPs without a credential are governed
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import time
 import weakref
@@ -155,7 +156,7 @@ def evd_control_commands(daemon):
         price = args.get("price")
         if not isinstance(cp_id, str) or not cp_id:
             raise CommandError("bad_args", "give the charging point id")
-        if price is not None and (not isinstance(price, (int, float)) or price < 0):
+        if price is not None and (not isinstance(price, (int, float)) or not math.isfinite(price) or price < 0):
             raise CommandError("bad_args", "--price must be a number of EUR per kWh, not negative")
         network_of(daemon).register_cp(cp_id, args.get("location"), price, args.get("city"))
         credential = registry.issue(cp_id)

@@ -24,8 +24,8 @@ def plugins():
     return load_plugins(disabled=())
 
 
-def served_commands(plugins, role, tmp_path):
-    """The commands a daemon of ``role`` answers on its control socket (built, not started)."""
+def built_daemon(plugins, role, tmp_path):
+    """A daemon of ``role`` with its role object, built from a config file, not started."""
     sections = {
         "central": {"database": str(tmp_path / "central.db")},
         "engine": {"journal": str(tmp_path / "engine.journal")},
@@ -43,6 +43,12 @@ def served_commands(plugins, role, tmp_path):
     path.write_text(yaml.safe_dump(tree))
     daemon = Daemon(config.load(path, plugins.schema, site=False), plugins)
     daemon.role = plugins.schema.roles[role](daemon)
+    return daemon
+
+
+def served_commands(plugins, role, tmp_path):
+    """The commands a daemon of ``role`` answers on its control socket (built, not started)."""
+    daemon = built_daemon(plugins, role, tmp_path)
     try:
         names = set(daemon.dispatcher.handlers)
         for handlers in plugins.hook.evd_control_commands(daemon=daemon):
@@ -126,3 +132,19 @@ def test_central_s_extras_use_only_its_declared_interface(extra):
 
 def _is_daemon(node):
     return (isinstance(node, ast.Name) and node.id == "daemon") or (isinstance(node, ast.Attribute) and node.attr == "daemon")
+
+
+@pytest.mark.parametrize("price", [float("nan"), float("inf"), -0.1, "cheap"])
+def test_registering_a_cp_refuses_a_price_that_is_not_a_price(plugins, tmp_path, price):
+    from evd.errors import CommandError
+
+    daemon = built_daemon(plugins, "central", tmp_path)
+    handlers = {}
+    for served in plugins.hook.evd_control_commands(daemon=daemon):
+        handlers.update(served or {})
+    try:
+        with pytest.raises(CommandError) as refused:
+            handlers["cp.register"]({"id": "X1", "location": "Lab", "price": price}, None)
+        assert refused.value.code == "bad_args"
+    finally:
+        plugins.hook.evd_shutdown(daemon=daemon)
