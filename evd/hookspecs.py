@@ -7,8 +7,8 @@ Hooks are called with keyword arguments; specs grow by adding arguments.
 
 Central's extras read and change the network only through :class:`evd.central.network.Network`
 (``evd.central.network_of(daemon)``), keep their tables in central's one schema
-(:data:`evd.store.MIGRATIONS`), and keep their per-daemon state to themselves (a
-``weakref.WeakKeyDictionary`` keyed by the daemon), never as attributes of the daemon.
+(:data:`evd.store.MIGRATIONS`), and keep their per-daemon state to themselves
+(:class:`evd.pluginmanager.PerDaemon`), never as attributes of the daemon.
 """
 
 import pluggy

@@ -6,6 +6,7 @@
 import importlib.metadata
 import logging
 import os
+import weakref
 
 import attrs
 import pluggy
@@ -31,6 +32,18 @@ class Plugins:
     @property
     def hook(self):
         return self.pm.hook
+
+
+class PerDaemon(weakref.WeakKeyDictionary):
+    """A plugin's own state for each daemon, never an attribute of the daemon; held weakly, so
+    it goes with the daemon."""
+
+    def made(self, daemon, make):
+        """``daemon``'s value, made by ``make()`` on first use."""
+        value = self.get(daemon)
+        if value is None:
+            value = self[daemon] = make()
+        return value
 
 
 def disabled_names():

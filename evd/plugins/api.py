@@ -7,7 +7,6 @@ it starts: no other role, and no central with ``api.enabled: false``, loads aioh
 import logging
 import os
 import pathlib
-import weakref
 
 import attrs
 
@@ -16,11 +15,12 @@ from evd.api.tokens import TokenStore
 from evd.central.network import network_of
 from evd.commands import Arg, CommandSpec
 from evd.config import HostPort
+from evd.pluginmanager import PerDaemon
 
 log = logging.getLogger(__name__)
 
-_servers = weakref.WeakKeyDictionary()  # central daemon -> its running ApiServer
-_token_stores = weakref.WeakKeyDictionary()  # central daemon -> its TokenStore
+_servers = PerDaemon()  # central daemon -> its running ApiServer
+_token_stores = PerDaemon()  # central daemon -> its TokenStore
 
 
 @attrs.frozen
@@ -54,9 +54,7 @@ def _tokens(daemon):
     network = network_of(daemon)
     if network is None:
         return None
-    if daemon not in _token_stores:
-        _token_stores[daemon] = TokenStore(network.database())
-    return _token_stores[daemon]
+    return _token_stores.made(daemon, lambda: TokenStore(network.database()))
 
 
 def weather_alert(daemon, city, alert, celsius, source):

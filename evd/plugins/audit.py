@@ -10,7 +10,6 @@ import datetime
 import json
 import logging
 import sqlite3
-import weakref
 
 import attrs
 
@@ -19,13 +18,14 @@ from evd import messages
 from evd.central.network import network_of
 from evd.commands import Arg, CommandSpec
 from evd.errors import CommandError
+from evd.pluginmanager import PerDaemon
 
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 0.5
 MAX_BUFFER = 50_000  # kept while the database is unwritable; past it the oldest are dropped
 
-_logs = weakref.WeakKeyDictionary()  # central daemon -> its AuditLog
+_logs = PerDaemon()  # central daemon -> its AuditLog
 
 COMMANDS = [
     CommandSpec(

@@ -13,13 +13,13 @@ import base64
 import functools
 import logging
 import os
-import weakref
 
 import attrs
 
 import evd
 from evd import messages
 from evd.central.network import network_of
+from evd.pluginmanager import PerDaemon
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ def unseal(key, topic, cp_id, envelope):
     return messages.check(topic, messages.decode(plain))
 
 
-_key_stores = weakref.WeakKeyDictionary()  # central daemon -> its KeyStore
-_engine_keys = weakref.WeakKeyDictionary()  # engine daemon -> the key central gave its CP
+_key_stores = PerDaemon()  # central daemon -> its KeyStore
+_engine_keys = PerDaemon()  # engine daemon -> the key central gave its CP
 
 
 class KeyStore:
@@ -98,9 +98,7 @@ def _keys(daemon):
     network = network_of(daemon)
     if network is None or not _config(daemon).enabled:
         return None
-    if daemon not in _key_stores:
-        _key_stores[daemon] = KeyStore(network.database())
-    return _key_stores[daemon]
+    return _key_stores.made(daemon, lambda: KeyStore(network.database()))
 
 
 def _key_of(daemon, cp_id):

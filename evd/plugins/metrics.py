@@ -25,13 +25,13 @@ import asyncio
 import datetime
 import logging
 import os
-import weakref
 
 import attrs
 
 import evd
 from evd.central.network import network_of
 from evd.config import HostPort
+from evd.pluginmanager import PerDaemon
 
 prometheus_client = None  # the optional prometheus_client module, loaded when metrics are enabled (central only)
 
@@ -54,7 +54,7 @@ REFRESH_EVERY = 1.0  # seconds between snapshots of central's state
 CP_STATES = ("ACTIVE", "SUPPLYING", "STOPPED", "BROKEN", "DISCONNECTED")
 SUPPLY_STATUSES = ("COMPLETED", "INTERRUPTED", "DENIED")
 STREAM_KINDS = ("consumed", "malformed", "published")
-_metrics = weakref.WeakKeyDictionary()  # central daemon -> its Metrics
+_metrics = PerDaemon()  # central daemon -> its Metrics
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -206,9 +206,7 @@ def _metrics_of(daemon):
     """Central's metrics, created on first use (audit records come before start-up ends)."""
     if daemon.role_name != "central" or not _section(daemon).enabled or not _load_prometheus():
         return None
-    if daemon not in _metrics:
-        _metrics[daemon] = Metrics()
-    return _metrics[daemon]
+    return _metrics.made(daemon, Metrics)
 
 
 @evd.hookimpl

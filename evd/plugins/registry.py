@@ -14,7 +14,6 @@ import logging
 import math
 import secrets
 import time
-import weakref
 
 import attrs
 
@@ -23,13 +22,14 @@ from evd import messages
 from evd.central.network import network_of
 from evd.commands import Arg, CommandSpec
 from evd.errors import CommandError
+from evd.pluginmanager import PerDaemon
 
 log = logging.getLogger(__name__)
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MAX_BACKOFF = 60.0
 
-_registries = weakref.WeakKeyDictionary()  # daemon -> its Registry
+_registries = PerDaemon()  # central daemon -> its Registry
 
 COMMANDS = [
     CommandSpec(
@@ -117,9 +117,7 @@ def _registry(daemon):
     section = daemon.config.sections.get("registry")
     if network is None or (section is not None and not section.enabled):
         return None
-    if daemon not in _registries:
-        _registries[daemon] = Registry(network.database())
-    return _registries[daemon]
+    return _registries.made(daemon, lambda: Registry(network.database()))
 
 
 @evd.hookimpl
