@@ -81,10 +81,8 @@ class Central(Role):
         self.store.close()
 
     def status(self):
-        states = {}
-        for cp in self.cps.values():
-            states[cp.state] = states.get(cp.state, 0) + 1
-        return {"cps": len(self.cps), "states": states, "open_sessions": sum(1 for cp in self.cps.values() if cp.session)}
+        states, open_sessions = self.network.state_counts()
+        return {"cps": len(self.cps), "states": states, "open_sessions": open_sessions}
 
     async def _housekeeping(self):
         """Heartbeat timeouts, the status stream and batched writes, on one clock."""
