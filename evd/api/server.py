@@ -4,6 +4,7 @@ Imported only by a central whose API is on: aiohttp costs ~0.2 s and ~10 MB at i
 """
 
 import asyncio
+import functools
 import importlib.resources
 import json
 import logging
@@ -43,6 +44,13 @@ class ApiServer:
         self.weather_alert = weather_alert  # (city, alert, celsius, source) -> result
         self.runner = None
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
+        # Routes the server answers itself, by path; every other route runs its command.
+        self._own = {
+            "/api/events": self._events,
+            "/api/openapi.json": self._openapi,
+            "/api/weather_alert": self._weather_alert,
+            "/": self._panel,
+        }
         for route in ROUTES:
             self.app.router.add_route(route.method, route.path, self._handler(route))
 
@@ -87,17 +95,12 @@ class ApiServer:
     # -- routes -----------------------------------------------------------------------------------
 
     def _handler(self, route):
-        special = {
-            "/api/events": self._events,
-            "/api/openapi.json": self._openapi,
-            "/api/weather_alert": self._weather_alert,
-            "/": self._panel,
-        }
+        own = self._own.get(route.path)
 
         async def handle(request):
             holder = self._authenticate(request, route)
-            if route.path in special:
-                return await special[route.path](request, route, holder)
+            if own is not None:
+                return await own(request, route, holder)
             args = route.arguments(dict(request.match_info), request.query, await self._body(request, route))
             source = f"api token {holder} from {request.remote}" if holder else f"api from {request.remote}"
             reply = await self.daemon.dispatcher.dispatch({"cmd": route.command, "args": args}, source=source)
@@ -141,7 +144,7 @@ class ApiServer:
         return web.json_response(result)
 
     async def _panel(self, request, route, holder):
-        page = importlib.resources.files("evd.api").joinpath("static", "panel.html").read_bytes()
+        page = _panel_page()
         # Everything comes from here: the page may load nothing from anywhere else.
         policy = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'"
         return web.Response(body=page, content_type="text/html", charset="utf-8", headers={"Content-Security-Policy": policy})
@@ -166,6 +169,12 @@ class ApiServer:
         finally:
             watcher.close()  # also when central stops and cancels this handler
         return response
+
+
+@functools.cache
+def _panel_page():
+    """The web panel, read from the package once."""
+    return importlib.resources.files("evd.api").joinpath("static", "panel.html").read_bytes()
 
 
 def _event(kind, data):
