@@ -1,27 +1,34 @@
 #!/usr/bin/env bash
 # Provision one machine of an EVCharging network; safe to run again (idempotent).
 #
-#   provision.sh central --central-ip IP
-#   provision.sh cps     --central-ip IP [--cps ALC1,ALC3,MAD2]
+#   provision.sh central --central-ip IP [--share DIR]
+#   provision.sh token   [--share DIR]              (on central, once it runs; central does it itself)
+#   provision.sh cps     --central-ip IP [--share DIR] [--cps ALC1,ALC3,MAD2]
 #   provision.sh drivers --central-ip IP [--drivers D1,D2] [--requests D1=ALC1,ALC3,MAD2]
 #
 # Installs the package into /opt/evcharging (from --source, default: this checkout), the
 # evcharging user and group, the systemd units, and the configs under /etc/evcharging, then
-# enables and starts the role's instances. With --configs-only it writes only the configs
-# (into --etc DIR): that is what the three-host test and `vagrant provision` share.
+# enables and starts the role's instances. With --configs-only it installs nothing and
+# starts nothing (it uses evd from --bin DIR): the three-host test runs it so, without systemd.
+#
+# central makes the site's CA and central's certificate (TLS on the CP link and the API),
+# puts the CA and a provisioning API token into --share DIR (default: .site in this checkout,
+# which every Vagrant machine sees as /vagrant/.site); cps takes them from there and
+# registers its CPs through central's HTTPS API: no credential is copied by hand.
 # Apache Kafka itself is installed by the Vagrantfile on the central machine.
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 role=${1:-}; [ -n "$role" ] || usage
 shift
-case "$role" in central|cps|drivers) ;; -h|--help) usage 0 ;; *) echo "provision.sh: unknown role '$role'" >&2; usage ;; esac
+case "$role" in central|token|cps|drivers) ;; -h|--help) usage 0 ;; *) echo "provision.sh: unknown role '$role'" >&2; usage ;; esac
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 central_ip="" cps="ALC1,ALC3,MAD2" drivers="D1,D2" requests="D1=ALC1,ALC3,MAD2"
 etc=/etc/evcharging state=/var/lib/evcharging source=$here configs_only=0 start=1
-kafka_port=9092 central_port=7000
+share=$here/.site bin=/opt/evcharging/bin
+kafka_port=9092 central_port=7000 api_port=8443
 while [ $# -gt 0 ]; do
     case "$1" in
         --central-ip) central_ip=$2; shift 2 ;;
@@ -30,14 +37,17 @@ while [ $# -gt 0 ]; do
         --requests) requests=$2; shift 2 ;;
         --etc) etc=$2; shift 2 ;;
         --state) state=$2; shift 2 ;;
+        --share) share=$2; shift 2 ;;
         --source) source=$2; shift 2 ;;
+        --bin) bin=$2; shift 2 ;;
         --configs-only) configs_only=1; shift ;;
         --no-start) start=0; shift ;;
         -h|--help) usage 0 ;;
         *) echo "provision.sh: unknown option '$1'" >&2; usage ;;
     esac
 done
-[ -n "$central_ip" ] || { echo "provision.sh: --central-ip is required" >&2; exit 2; }
+[ -n "$central_ip" ] || [ "$role" = token ] || { echo "provision.sh: --central-ip is required" >&2; exit 2; }
+fail() { echo "provision.sh: $*" >&2; exit 1; }
 
 # Sample data for the CPs of the lab: id -> location|price|city.
 cp_data() {
@@ -74,21 +84,32 @@ log:
 EOF
     case "$role" in
     central)
+        make_certificates
         put "$etc/central.yaml" <<EOF
 name: central
 role: central
 central:
   listen: 0.0.0.0:$central_port
   database: $state/central.db
+  open_registration: false        # CPs are registered through the API (provision.sh cps)
+  tls: {cert: $etc/pki/central.pem, key: $etc/pki/central.key, required: true}
+api:
+  listen: 0.0.0.0:$api_port
+  tls: {cert: $etc/pki/central.pem, key: $etc/pki/central.key}
 EOF
         instances+=(central)
         ;;
     cps)
         local port=6000 id location price city
+        [ -s "$share/ca.pem" ] && [ -s "$share/provision.token" ] ||
+            fail "no site CA or token in $share: provision central first (it puts ca.pem and provision.token there)"
+        mkdir -p "$state"
+        install -m 0644 "$share/ca.pem" "$etc/ca.pem"
         IFS=, read -ra ids <<< "$cps"
         for id in "${ids[@]}"; do
             port=$((port + 1))
             IFS='|' read -r location price city <<< "$(cp_data "$id")"
+            register_cp "$id" "$location" "$price" "$city"
             put "$etc/engine-$id.yaml" <<EOF
 name: engine-$id
 role: engine
@@ -107,6 +128,8 @@ monitor:
   location: "$location"
   price: $price
   city: $city
+  central_ca: $etc/ca.pem
+  credential_file: $state/$id.cred
 EOF
             instances+=("engine-$id" "monitor-$id")
         done
@@ -135,6 +158,39 @@ EOF
     esac
 }
 
+# The site CA (kept on central) and central's certificate for the address CPs and operators use.
+make_certificates() {
+    "$bin/python" -m evd.pki ca "$etc/pki" >/dev/null
+    "$bin/python" -m evd.pki cert "$etc/pki" central "$central_ip" localhost 127.0.0.1 >/dev/null
+    mkdir -p "$share"
+    install -m 0644 "$etc/pki/ca.pem" "$share/ca.pem"
+}
+
+# An API token for provisioning the other machines, issued by the running central, put in the share.
+issue_token() {
+    [ -s "$share/provision.token" ] && return 0
+    local tries=0 answer
+    until "$bin/evctl" -n central ping >/dev/null 2>&1; do
+        tries=$((tries + 1)); [ $tries -lt 60 ] || fail "central does not answer on its control socket"
+        sleep 1
+    done
+    "$bin/evctl" -n central api token revoke provision >/dev/null 2>&1 || true  # the share lost it: make a new one
+    answer=$("$bin/evctl" -n central --json api token add provision) || fail "cannot issue the provisioning token"
+    mkdir -p "$share"
+    (umask 077 && "$bin/python" -c 'import json, sys; print(json.load(sys.stdin)["token"])' <<< "$answer" > "$share/provision.token")
+    echo "wrote $share/provision.token"
+}
+
+# Register one CP through central's HTTPS API and keep its credential (once: a new one revokes the old).
+register_cp() {
+    local id=$1 credential_file=$state/$1.cred answer
+    [ -s "$credential_file" ] && return 0
+    answer=$("$bin/evctl" --url "https://$central_ip:$api_port" --token-file "$share/provision.token" --cacert "$etc/ca.pem" \
+        --json cp register "$id" --location "$2" --price "$3" --city "$4") || fail "cannot register $id with central"
+    (umask 077 && "$bin/python" -c 'import json, sys; print(json.load(sys.stdin)["credential"])' <<< "$answer" > "$credential_file")
+    echo "registered $id with central ($credential_file)"
+}
+
 install_package() {
     if [ ! -x /opt/evcharging/bin/python ]; then
         python3 -m venv /opt/evcharging
@@ -159,14 +215,24 @@ install_user_and_units() {
         [ -f "$page" ] && install -D -m 0644 "$page" "/usr/local/share/man/man${page##*.}/$(basename "$page")"
     done
     chgrp -R evcharging "$etc" && chmod -R g+rX,o-rwx "$etc"
+    [ ! -f "$etc/pki/ca.key" ] || chmod 0600 "$etc/pki/ca.key"  # the CA's key: root's alone
+    for credential in "$state"/*.cred; do
+        [ ! -f "$credential" ] || { chown evcharging:evcharging "$credential" && chmod 0600 "$credential"; }
+    done
 }
 
+if [ "$role" = token ]; then
+    issue_token
+    exit 0
+fi
+if [ "$configs_only" = 0 ]; then
+    [ "$(id -u)" = 0 ] || fail "run as root (or use --configs-only)"
+    install_package
+fi
 write_configs
 if [ "$configs_only" = 1 ]; then
     exit 0
 fi
-[ "$(id -u)" = 0 ] || { echo "provision.sh: run as root (or use --configs-only)" >&2; exit 1; }
-install_package
 install_user_and_units
 for instance in "${instances[@]}"; do
     evd check -c "$etc/$instance.yaml" >/dev/null
@@ -176,6 +242,7 @@ if [ -d /run/systemd/system ]; then
     systemctl enable evd.target "${instances[@]/#/evd@}"
     if [ "$start" = 1 ]; then
         systemctl restart evd.target "${instances[@]/#/evd@}"
+        [ "$role" = central ] && issue_token
     fi
 fi
 echo "provisioned $role: ${instances[*]}"

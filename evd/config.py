@@ -268,7 +268,10 @@ def structure(cls, node, parent, prefix):
             except (ValueError, TypeError) as e:
                 raise _at(child, f"{prefix}.{name}: {e}") from None
         values[name] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as e:  # a rule across keys (__attrs_post_init__)
+        raise _at(node, f"{prefix}: {e}") from None
 
 
 def is_subsection(tp):

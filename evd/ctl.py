@@ -46,7 +46,7 @@ def build_parser(table):
         ),
     )
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("-n", "--name", help="instance name of the daemon (its socket is NAME.sock)")
+    target.add_argument("-n", "--name", dest="instance", help="instance name of the daemon (its socket is NAME.sock)")
     target.add_argument("-s", "--socket", metavar="SOCKET", help="path of the daemon's control socket")
     target.add_argument("--url", help="central's HTTP API (https://HOST:PORT): run central's commands over it, from any machine")
     parser.add_argument("--token-file", metavar="F", help="a file holding an API token (evctl api token add), for --url")
@@ -95,8 +95,8 @@ def _add_args(parser, spec):
 def resolve_socket(args):
     if args.socket:
         return args.socket
-    if args.name:
-        return str(paths.socket_path(args.name))
+    if args.instance:
+        return str(paths.socket_path(args.instance))
     found = paths.discover()
     if len(found) == 1:
         return str(found[0])

@@ -15,11 +15,14 @@ import fcntl
 import inspect
 import logging
 import socket
+import ssl
 import struct
 import termios
 
 from . import framing
 from .threads import Backoff
+from .tls import TlsListener
+from .tls import describe as describe_tls_failure
 
 log = logging.getLogger(__name__)
 
@@ -282,18 +285,22 @@ def _keepalive(sock):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-async def open_link(host, port, handler, **link_options):
-    """Connect to a framed server; the link is open when this returns."""
+async def open_link(host, port, handler, *, tls=None, **link_options):
+    """Connect to a framed server (inside TLS with the client context ``tls``); the link is open when this returns."""
     loop = asyncio.get_running_loop()
-    _transport, link = await loop.create_connection(lambda: Link(handler, **link_options), host, port)
+    _transport, link = await loop.create_connection(
+        lambda: Link(handler, **link_options), host, port, ssl=tls, server_hostname=host if tls else None
+    )
     return link
 
 
-async def serve(host, port, handler, on_link, *, name="peer", **link_options):
+async def serve(host, port, handler, on_link, *, name="peer", tls=None, tls_required=False, on_refused=None, **link_options):
     """Accept framed connections and call ``on_link(link)`` for each.
 
     If ``on_link`` returns an awaitable, the connection is closed when it finishes; otherwise
     the link stays open until either side closes it (``link.when_closed`` tells when).
+    With a server context ``tls``, clients may speak TLS (or must, with ``tls_required``) on the
+    same port; ``on_refused(peer, reason)`` hears of each connection turned away.
     """
     running = set()
 
@@ -314,7 +321,9 @@ async def serve(host, port, handler, on_link, *, name="peer", **link_options):
             running.add(task)  # held until done: the loop keeps only weak references to tasks
             task.add_done_callback(running.discard)
 
-    return await asyncio.get_running_loop().create_server(accepted, host, port, reuse_address=True)
+    if tls is None:
+        return await asyncio.get_running_loop().create_server(accepted, host, port, reuse_address=True)
+    return TlsListener(host, port, accepted, tls, required=tls_required, on_refused=on_refused, name=name)
 
 
 async def _while_open(link, pending, name):
@@ -331,8 +340,9 @@ async def _while_open(link, pending, name):
 class Connector:
     """Keeps one outgoing framed connection up; ``await on_link(link)`` runs while it is open."""
 
-    def __init__(self, host, port, handler, on_link, *, name="peer", backoff=None, **link_options):
+    def __init__(self, host, port, handler, on_link, *, name="peer", backoff=None, tls=None, **link_options):
         self.host, self.port = host, port
+        self.tls = tls  # a client SSLContext: the link runs inside TLS
         self.handler = handler
         self.on_link = on_link
         self.name = name
@@ -345,11 +355,12 @@ class Connector:
         while True:
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT):  # not wait_for: see _within
-                    link = await open_link(self.host, self.port, self.handler, name=self.name, **self.link_options)
+                    link = await open_link(self.host, self.port, self.handler, tls=self.tls, name=self.name, **self.link_options)
             except (TimeoutError, OSError) as e:
                 self._failures += 1
                 if self._failures == 1 or self._failures % 30 == 0:
-                    log.warning("cannot connect to %s at %s:%s (%s); retrying", self.name, self.host, self.port, e or "timeout")
+                    reason = describe_tls_failure(e) if isinstance(e, ssl.SSLError) else e or "timeout"
+                    log.warning("cannot connect to %s at %s:%s (%s); retrying", self.name, self.host, self.port, reason)
                 await asyncio.sleep(self._backoff.next())
                 continue
             self._failures = 0

@@ -8,10 +8,10 @@ import functools
 import importlib.resources
 import json
 import logging
-import ssl
 
 from aiohttp import web
 
+from ..tls import server_context
 from . import openapi
 from .routes import READ, ROUTES, ApiError
 
@@ -58,8 +58,7 @@ class ApiServer:
         listen, tls = self.config.listen, self.config.tls
         context = None
         if tls.cert is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(str(tls.cert), str(tls.key) if tls.key else None)
+            context = server_context(tls, "api.tls")
         # aiohttp hangs up on a connection silent for keepalive_timeout, a half-sent request too.
         self.runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=IDLE_TIMEOUT, shutdown_timeout=2)
         await self.runner.setup()

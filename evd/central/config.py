@@ -6,6 +6,7 @@ import attrs
 
 from evd import paths
 from evd.config import Duration, HostPort, non_negative, positive
+from evd.tls import LinkTls
 
 
 @attrs.frozen
@@ -21,6 +22,7 @@ class CentralConfig:
     status_interval: Duration = attrs.field(default=Duration(1), validator=positive)
     default_price: float = attrs.field(default=0.50, validator=non_negative)
     max_kwh: float = attrs.field(default=500.0, validator=positive)
+    tls: LinkTls = attrs.field(factory=LinkTls)  # TLS on the monitors' link (DESIGN.md §6)
 
     def __attrs_post_init__(self):
         if self.database is None:

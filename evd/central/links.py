@@ -23,6 +23,10 @@ class MonitorLinks:
         overdue = asyncio.get_running_loop().call_later(REGISTER_TIMEOUT, self._registration_overdue, link)
         link.when_closed(lambda link: (overdue.cancel(), self._closed(link)))
 
+    def refused(self, peer, reason):
+        """A connection turned away before it became a link (in clear on a TLS-only port, a failed handshake)."""
+        self.central.daemon.audit("SECURITY", peer.rsplit(":", 1)[0], "monitor connection", f"refused: {reason}", peer=peer)
+
     def _registration_overdue(self, link):
         if link.cp is None:
             log.warning("monitor at %s did not register within %ss; hanging up", link.peer, REGISTER_TIMEOUT)

@@ -17,6 +17,7 @@ from evd.errors import EvdError
 from evd.link import serve
 from evd.role import Role
 from evd.store import Store
+from evd.tls import server_context
 
 from .charging_point import ChargingPoint
 from .links import MonitorLinks
@@ -46,6 +47,7 @@ class Central(Role):
 
     async def start(self):
         cfg = self.config
+        tls = server_context(cfg.tls, "central.tls") if cfg.tls.cert is not None else None  # unreadable: refuse to start
         self.store = Store(cfg.database)
         for row in self.store.cps():
             self.cps[row["id"]] = ChargingPoint.from_row(row)
@@ -63,7 +65,10 @@ class Central(Role):
         bus.subscribe("driver.requests", self.requests.on_request, group=f"{group}-requests", eager=True)
         bus.subscribe("cp.telemetry", self.supplies.on_telemetry, group=group, eager=True)
         try:
-            self._server = await serve(cfg.listen.host, cfg.listen.port, self.links.received, self.links.connected, name="monitor")
+            self._server = await serve(
+                cfg.listen.host, cfg.listen.port, self.links.received, self.links.connected, name="monitor",
+                tls=tls, tls_required=cfg.tls.required, on_refused=self.links.refused,
+            )  # fmt: skip
         except OSError as e:
             raise EvdError(f"cannot listen on {cfg.listen}: {os.strerror(e.errno) if e.errno else e}") from None
         self.daemon.spawn(self._housekeeping())
@@ -78,7 +83,8 @@ class Central(Role):
             if cp.link is not None:
                 cp.link.close()
         self.supplies.stop()
-        self.store.close()
+        if self.store is not None:  # None: central did not get as far as opening it
+            self.store.close()
 
     def status(self):
         states, open_sessions = self.network.state_counts()

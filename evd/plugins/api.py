@@ -6,7 +6,6 @@ it starts: no other role, and no central with ``api.enabled: false``, loads aioh
 
 import logging
 import os
-import pathlib
 
 import attrs
 
@@ -15,18 +14,14 @@ from evd.api.tokens import TokenStore
 from evd.central.network import network_of
 from evd.commands import Arg, CommandSpec
 from evd.config import HostPort
+from evd.errors import EvdError
 from evd.pluginmanager import PerDaemon
+from evd.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
 _servers = PerDaemon()  # central daemon -> its running ApiServer
 _token_stores = PerDaemon()  # central daemon -> its TokenStore
-
-
-@attrs.frozen
-class TlsFiles:
-    cert: pathlib.Path | None = None  # PEM certificate (chain) central presents
-    key: pathlib.Path | None = None  # its private key (PEM); null: in the cert file
 
 
 @attrs.frozen
@@ -114,7 +109,7 @@ async def _serve(daemon, section):
     server = ApiServer(daemon, section, _tokens(daemon), lambda **alert: weather_alert(daemon, **alert))
     try:
         await server.start()
-    except (OSError, ValueError) as e:  # a port in use, an unreadable certificate: central runs on
+    except (OSError, EvdError) as e:  # a port in use, an unreadable certificate: central runs on
         reason = os.strerror(e.errno) if isinstance(e, OSError) and e.errno else str(e)
         log.error("API: cannot serve on %s: %s; central runs on without its API", section.listen, reason)
         await server.stop()

@@ -22,6 +22,7 @@ from evd import messages
 from evd.config import Duration, HostPort, non_negative, positive
 from evd.link import Connector, LinkError
 from evd.role import Role
+from evd.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class MonitorConfig:
     city: str = ""
     credential_file: pathlib.Path | None = None
     check_interval: Duration = attrs.field(default=Duration(1), validator=positive)
+    central_ca: pathlib.Path | None = None  # the site's CA: the link to central runs inside TLS, verified
 
 
 class Monitor(Role):
@@ -64,7 +66,8 @@ class Monitor(Role):
         self._engine = Connector(
             cfg.engine.host, cfg.engine.port, self._from_engine, self._engine_session, name="engine", ack_timeout=cfg.check_interval
         )
-        self._central = Connector(cfg.central.host, cfg.central.port, self._from_central, self._central_session, name="central")
+        tls = client_context(cfg.central_ca, "monitor.central_ca") if cfg.central_ca is not None else None
+        self._central = Connector(cfg.central.host, cfg.central.port, self._from_central, self._central_session, name="central", tls=tls)
         self._tasks = [
             self.daemon.spawn(self._engine.run()),
             self.daemon.spawn(self._central.run()),

@@ -1,7 +1,8 @@
 """Three machines (network namespaces on a bridge) provisioned by deploy/provision.sh, as in the Vagrantfile.
 
-central (10.77.0.1: tansu + central), cps (10.77.0.2: three engine+monitor pairs),
-drivers (10.77.0.3: D1 with a requests file, D2). The cps host's link is cut and restored.
+central (10.77.0.1: tansu + central, its API on HTTPS and the CP link TLS-only), cps (10.77.0.2:
+three engine+monitor pairs, registered through central's API), drivers (10.77.0.3: D1 with a
+requests file, D2). The cps host's link is cut and restored.
 """
 
 import json
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 from brokers import tansu_binary
-from helpers import BIN, evctl, make_env, wait_for
+from helpers import BIN, evctl, evctl_json, make_env, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROVISION = ROOT / "deploy" / "provision.sh"
@@ -86,6 +87,9 @@ class Lab:
         self.procs.append(proc)
         return proc
 
+    def run(self, host, argv, env=None):
+        return subprocess.run(["ip", "netns", "exec", self.hosts[host][0], *map(str, argv)], capture_output=True, text=True, env=env, timeout=120)
+
     def destroy(self):
         for proc in self.procs:
             if proc.poll() is None:
@@ -104,12 +108,11 @@ FAST = {
 }
 
 
-def provision(lab, host, etc, state):
-    subprocess.run(
-        [str(PROVISION), host, "--central-ip", lab.address("central"), "--configs-only", "--etc", etc, "--state", state],
-        check=True,
-        capture_output=True,
-    )
+def provision(lab, host, etc, state, share):
+    """deploy/provision.sh, run on ``host`` itself (cps registers its CPs over the network)."""
+    args = [PROVISION, host, "--central-ip", lab.address("central"), "--configs-only", "--etc", etc, "--state", state]
+    result = lab.run(host, [*args, "--share", share, "--bin", BIN])
+    assert result.returncode == 0, result.stderr
     names = sorted(p.stem for p in pathlib.Path(etc).glob("*.yaml") if p.name != "evd.yaml")
     for name in names:
         # Drop-ins shorten the cadence for the test, leaving the provisioned files as shipped.
@@ -129,32 +132,71 @@ def lab(short_tmp):
         lab.destroy()
 
 
-def test_three_hosts_then_the_cps_link_is_cut_and_restored(lab, short_tmp):
+PLAIN_CLIENT = """
+import socket, sys
+with socket.create_connection((sys.argv[1], 7000), timeout=5) as s:
+    s.sendall(b"\\x02REG#ALC1#x#0.5##guess\\x03\\x00")
+    try:
+        print("closed" if s.recv(100) == b"" else "answered")
+    except ConnectionResetError:
+        print("closed")
+"""
+
+
+def test_three_hosts_provisioned_over_tls_then_the_cps_link_is_cut_and_restored(lab, short_tmp):
     central_ip = lab.address("central")
     broker = f"tcp://{central_ip}:9092"
+    share = short_tmp / "share"  # what the Vagrant machines share as /vagrant/.site
     lab.spawn("central", [tansu_binary(), "broker", "--listener-url", broker, "--advertised-listener-url", broker], short_tmp / "tansu.log")
     sockets = {}
-    for host in ("central", "cps", "drivers"):
+
+    def start(host):
         etc, state, run = short_tmp / host, short_tmp / f"{host}-state", short_tmp / f"{host}-run"
         run.mkdir()
         env = make_env(RUNTIME_DIRECTORY=run)
-        for name in provision(lab, host, etc, state):
+        for name in provision(lab, host, etc, state, share):
             lab.spawn(host, [BIN / "evd", "run", "-c", etc / f"{name}.yaml"], short_tmp / f"{name}.log", env=env)
             sockets[name] = run / f"{name}.sock"
-    central = sockets["central"]
+        return env
 
     def states():
-        result = evctl(central, "--json", "cp", "list")
+        result = evctl(sockets["central"], "--json", "cp", "list")
         return {cp["id"]: cp["state"] for cp in json.loads(result.stdout)} if result.returncode == 0 else {}
 
     def logs():
         return "\n".join(f"== {p.name}\n{p.read_text()[-2500:]}" for p in sorted(short_tmp.glob("*.log")))
 
     try:
+        central_env = start("central")
+        # Central, once up, issues the provisioning token into the share; cps registers its CPs with it.
+        token = lab.run("central", [PROVISION, "token", "--share", share, "--bin", BIN], env=central_env)
+        assert token.returncode == 0, token.stderr
+        start("cps")
+        for cp in CPS:
+            assert (short_tmp / "cps-state" / f"{cp}.cred").read_text().strip()  # got over HTTPS, never copied
+        start("drivers")
         wait_for(lambda: states() == dict.fromkeys(CPS, "ACTIVE"), timeout=60, message=f"three ACTIVE CPs across hosts ({states()})")
+        audit = evctl_json(sockets["central"], "audit", "--limit", "200")
+        issued = [r for r in audit if r["action"] == "command cp.register"]
+        assert sorted(r["parameters"]["args"]["id"] for r in issued) == sorted(CPS), issued
+        assert all(r["source"] == f"api token provision from {lab.address('cps')}" for r in issued)
+        # A client in clear on the CP link is hung up on and audited (central.tls.required).
+        plain = lab.run("cps", [BIN / "python", "-c", PLAIN_CLIENT, central_ip])
+        assert plain.stdout.strip() == "closed", plain
+        wait_for(
+            lambda: any(
+                r["action"] == "monitor connection" and r["outcome"] == "refused: plain connection on a TLS-only link"
+                for r in evctl_json(sockets["central"], "audit", "--limit", "200")
+            ),
+            message="the plain client in central's audit log",
+        )
         # D1's requests file (ALC1, ALC3, MAD2) completes, across the three machines.
         wait_for(lambda: _run(sockets["driver-D1"]).get("state") == "done", timeout=90, message="D1's requests file")
         assert [r["status"] for r in _run(sockets["driver-D1"])["results"]] == ["COMPLETED"] * 3
+        # An operator on the drivers machine watches the network over HTTPS.
+        remote = lab.run("drivers", [BIN / "evctl", "--url", f"https://{central_ip}:8443", "--cacert", share / "ca.pem", "--json", "cp", "list"])
+        assert remote.returncode == 0, remote.stderr
+        assert {cp["id"]: cp["state"] for cp in json.loads(remote.stdout)} == dict.fromkeys(CPS, "ACTIVE")
         # The cps machine drops off the network: its CPs go DISCONNECTED at central.
         lab.set_link("cps", up=False)
         wait_for(lambda: states() == dict.fromkeys(CPS, "DISCONNECTED"), timeout=20, message=f"DISCONNECTED CPs ({states()})")

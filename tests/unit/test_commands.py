@@ -32,7 +32,10 @@ def test_every_command_parses_and_appears_in_help():
                 argv += [arg.name, "1"]
         if spec.one_of:
             argv.append("--all")
-        assert parser.parse_args(argv).spec is spec
+        parsed = parser.parse_args(["-n", "central", "--token-file", "T", "--cacert", "C", *argv])
+        assert parsed.spec is spec
+        # No argument of a command may overwrite evctl's own options (`-n central api token add NAME` once did).
+        assert (parsed.instance, parsed.token_file, parsed.cacert) == ("central", "T", "C"), spec.usage
 
 
 def test_summary_fits_a_terminal():
