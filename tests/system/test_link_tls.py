@@ -105,6 +105,14 @@ def test_tls_required_keeps_the_credential_and_key_off_the_wire_and_refuses_plai
         lambda: ("monitor connection", "refused: plain connection on a TLS-only link") in audit_outcomes(central),
         message="the plain client in the audit log",
     )
+    # Garbage that looks like TLS fails its handshake, and is audited too.
+    with socket.create_connection(("127.0.0.1", net.central_port), timeout=5) as garbage:
+        garbage.sendall(b"\x16" + bytes(range(256)) * 4)
+        assert hung_up(garbage)
+    wait_for(
+        lambda: any(a == "monitor connection" and o.startswith("refused: TLS handshake failed") for a, o in audit_outcomes(central)),
+        message="the failed handshake in the audit log",
+    )
     # A monitor that does not trust central's certificate never hands it its credential.
     engine2, stranger = net.cp("T2", monitor={"central_ca": str(short_tmp / "other" / "ca.pem")})
     engine2.start()
