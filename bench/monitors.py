@@ -1,11 +1,11 @@
 """The monitors of ``bench scale``, in a process of their own so that their beat never waits for the stream side.
 
-    python -m bench.monitors --central HOST:PORT --cps N --control SOCKET [--connect-timeout S]
+    python -m bench.monitors --central HOST:PORT --cps N --control SOCKET [--connect-timeout S] [--cafile CA]
 
 Each of the N charging points gets a real TCP connection to central speaking the framed
 protocol (DESIGN.md §6): ``REG#id#location#price#city#`` → ``REGR``, then ``HB#OK#`` every
 second (one ticker sweeps 1/20 of them every 50 ms); every frame from central is ACKed at
-once. A connection central drops is made again as a real monitor would (0.2 s, then backing off).
+once. With ``--cafile`` every connection runs inside TLS, verified against that CA. A connection central drops is made again as a real monitor would (0.2 s, then backing off).
 
 The parent (``bench.scale``) listens on the UNIX socket ``--control``; this process sends it
 JSON lines: every 50 ms a batch ``{"reg": [[i, key]], "state": [[i, state]], "lost": [i]}``,
@@ -19,6 +19,7 @@ import collections
 import contextlib
 import json
 import socket
+import ssl
 import sys
 import time
 
@@ -104,6 +105,7 @@ class MonitorFleet:
         self.monitors = [SimMonitor(i) for i in range(1, count + 1)]
         self.slices = [self.monitors[s::SLICES] for s in range(SLICES)]
         self.central = central
+        self.tls = None  # a client SSLContext when central.tls is on
         self.writer = writer
         self.stats = collections.Counter()
         self.beats = True
@@ -169,7 +171,12 @@ class MonitorFleet:
         for attempt in range(attempts):
             transport = None
             try:
-                transport, link = await asyncio.wait_for(loop.create_connection(lambda: MonitorLink(m, self), host, port), 5)
+                transport, link = await asyncio.wait_for(
+                    loop.create_connection(
+                        lambda: MonitorLink(m, self), host, port, ssl=self.tls, server_hostname=host if self.tls else None
+                    ),
+                    5,
+                )
                 await asyncio.wait_for(asyncio.shield(link.registered), 15)
                 return True
             except (OSError, TimeoutError, ConnectionError) as e:
@@ -256,6 +263,7 @@ class MonitorFleet:
 async def amain(args):
     reader, writer = await asyncio.open_unix_connection(args.control)
     fleet = MonitorFleet(args.cps, (args.central.host, args.central.port), writer)
+    fleet.tls = ssl.create_default_context(cafile=args.cafile) if args.cafile else None
     tasks = [asyncio.ensure_future(c) for c in (fleet.ticker(), fleet.reconnector(), fleet.connect_all(args.connect_timeout))]
     try:
         while True:
@@ -284,6 +292,7 @@ def main(argv=None):
     parser.add_argument("--cps", type=int, required=True)
     parser.add_argument("--control", required=True)
     parser.add_argument("--connect-timeout", type=float, default=120.0)
+    parser.add_argument("--cafile", help="connect inside TLS, trusting this CA (central.tls on)")
     args = parser.parse_args(argv)
     if not args.central.host.startswith("127.") and args.central.host not in ("localhost", "::1"):
         parser.error("--central must be a loopback address")

@@ -1,6 +1,7 @@
 """Central at scale: one real central process, N charging points simulated at the protocol level.
 
     python -m bench scale --cps N --seconds S --transport local|kafka [--out FILE] [--bootstrap HOST:PORT]
+                          [--api-clients N] [--link-tls]
 
 Central is a real ``evd run`` (config in a temporary directory). The bench plays every CP at
 the protocol level without a task per CP. Its monitors run in a child process
@@ -48,7 +49,7 @@ import subprocess
 import sys
 import time
 
-from evd import messages
+from evd import messages, pki
 from evd.bus import OUTBOX_LIMIT
 from evd.money import cost
 
@@ -208,6 +209,8 @@ class Monitors:
         )
         command = [sys.executable, "-m", "bench.monitors", "--central", central, "--cps", str(count), "--control", str(self.path)]
         command += ["--connect-timeout", str(connect_timeout)]
+        if self.fleet.cafile:
+            command += ["--cafile", str(self.fleet.cafile)]
         self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         self.processes.add(self)
         await asyncio.wait_for(attached.wait(), 30)
@@ -256,6 +259,62 @@ class Monitors:
                 self.proc.wait(10)
 
 
+class ApiClients:
+    """``bench.api_clients`` in a child process for the window; its figures matched with the fleet's."""
+
+    def __init__(self, central, args, processes):
+        self.central, self.args = central, args
+        self.out = central.root / "api-clients.json"
+        self.proc = None
+        processes.add(self)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def start(self):
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(pathlib.Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])),
+        )
+        command = [sys.executable, "-m", "bench.api_clients", "--url", self.central.api_url, "--clients", str(self.args.api_clients)]
+        command += ["--seconds", str(self.args.seconds), "--out", str(self.out)]
+        self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    def figures(self, fleet):
+        """api_ms_p50/p99 of the polls; events_lag_ms_p99: a record's publication → the /api/events update showing it."""
+        try:
+            self.proc.wait(30)
+            result = json.loads(self.out.read_text())
+        except (subprocess.TimeoutExpired, OSError, ValueError) as e:
+            return {"api_clients": {"error": f"{type(e).__name__}: {e}"}}
+        lags = []
+        for arrived, cp_id, kwh in result["events"]:
+            cp = fleet.by_id.get(cp_id)
+            seq = round(kwh / KWH_STEP)
+            if cp is not None and 0 < seq <= len(cp.sent) and cp.sent[seq - 1] is not None:
+                lags.append(arrived - cp.sent[seq - 1])
+        lags.sort()
+        latencies = result["latencies_ms"]
+        return {
+            "api_clients": {
+                "clients": self.args.api_clients,
+                "requests": len(latencies),
+                "errors": result["errors"],
+                "event_samples": len(lags),
+            },
+            "api_ms_p50": round(percentile(latencies, 0.50), 1) if latencies else None,
+            "api_ms_p99": round(percentile(latencies, 0.99), 1) if latencies else None,
+            "events_lag_ms_p99": ms(percentile(lags, 0.99)),
+        }
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
 class Fleet:
     """Every simulated CP, its monitor link, engine and driver; one ticker drives them all."""
 
@@ -267,6 +326,7 @@ class Fleet:
         self.kind = kind
         self.bus = make_transport(kind, prefix, name="bench-fleet", **where)
         self.request_rate = request_rate
+        self.cafile = None  # the site CA, when central.tls is on (--link-tls)
         self.ready = collections.deque()  # ACTIVE CPs whose driver has not requested yet
         self.stats = collections.Counter()
         self.auth = []  # seconds, request → authorized
@@ -465,21 +525,23 @@ class Fleet:
 # -- central ------------------------------------------------------------------------------------
 
 
-def central_config(args, root, prefix, where, port):
+def central_config(args, root, prefix, where, port, api_port):
     transport = {"kind": args.transport, "topic_prefix": prefix}
     if args.transport == "kafka":
         transport.update(bootstrap=where["bootstrap"])
     else:
         transport["path"] = str(where["path"])
+    section = {"listen": f"127.0.0.1:{port}", "database": str(root / "state" / "central.db"), "heartbeat_timeout": args.heartbeat_timeout}
+    if args.link_tls:
+        pki.make_ca(root / "pki")
+        cert = pki.issue(root / "pki", "central", ["127.0.0.1"])
+        section["tls"] = {"cert": str(cert), "key": str(root / "pki" / "central.key"), "required": True}
     return {
         "role": "central",
         "transport": transport,
         "log": {"level": args.log_level},
-        "central": {
-            "listen": f"127.0.0.1:{port}",
-            "database": str(root / "state" / "central.db"),
-            "heartbeat_timeout": args.heartbeat_timeout,
-        },
+        "central": section,
+        "api": {"listen": f"127.0.0.1:{api_port}"},  # never the default 8080, which a demo may hold
     }
 
 
@@ -579,6 +641,8 @@ async def wait_until(what, predicate, timeout, stall=None, measure=None):
 async def drive(args, report, central, where, prefix, sampler, phase, processes):
     n = args.cps
     fleet = Fleet(n, args.transport, prefix, where, args.request_rate)
+    if args.link_tls:
+        fleet.cafile = central.root / "pki" / "ca.pem"
     monitors = fleet.monitors = Monitors(fleet, central.root, processes)
     tasks = []
     db_path = central.root / "state" / "central.db"
@@ -640,9 +704,12 @@ async def drive(args, report, central, where, prefix, sampler, phase, processes)
         fleet.window = (time.monotonic(), float("inf"))
         sampler.mark()
         profiler = start_profiler(args, sampler.pid)
+        api_clients = ApiClients(central, args, processes).start() if args.api_clients else None
         await asyncio.sleep(args.seconds)
         if profiler is not None:
             await asyncio.to_thread(finish_profiler, profiler, report)
+        if api_clients is not None:
+            report.update(await asyncio.to_thread(api_clients.figures, fleet))
         window_s = time.monotonic() - fleet.window[0]
         fleet.window = (fleet.window[0], time.monotonic())
         fleet.requesting = False  # CPs that came back after a disconnection ask no more
@@ -974,6 +1041,8 @@ def run(args, stack):
     report = {
         "bench": "scale",
         "cps": args.cps,
+        "api_clients": args.api_clients,
+        "link_tls": args.link_tls,
         "transport": args.transport,
         "seconds": args.seconds,
         "request_rate": args.request_rate,
@@ -998,9 +1067,9 @@ def run(args, stack):
             report["broker"] = f"tansu on {broker.bootstrap} (memory storage, started here)"
     else:
         where = {"path": root / "state" / "bus.db"}
-    port = free_port()
-    central = EvdNode(root, "central", central_config(args, root, prefix, where, port), processes)
-    central.port = port
+    port, api_port = free_port(), free_port()
+    central = EvdNode(root, "central", central_config(args, root, prefix, where, port, api_port), processes)
+    central.port, central.api_url = port, f"http://127.0.0.1:{api_port}"
     progress(f"scale: {args.cps} CPs on {args.transport}; central on 127.0.0.1:{port}, logs in {root / 'log'}")
     central.start().wait_ready(60)
     pid = central.call("status")["pid"]
@@ -1046,6 +1115,14 @@ def parse_args(argv):
     parser.add_argument("--backlog", type=int, default=20_000, help="records in the catch-up backlog, at least 2 per CP (default 20000)")
     parser.add_argument("--no-catchup", dest="catchup", action="store_false", help="skip the catch-up phase (no central_msgs_per_s)")
     parser.add_argument("--no-crash", dest="crash", action="store_false", help="skip the crash phase (no recovery_s)")
+    parser.add_argument(
+        "--api-clients",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N clients polling /api/charging_points each second, plus one /api/events listener, in the window",
+    )
+    parser.add_argument("--link-tls", action="store_true", help="central.tls required: every monitor connects inside TLS")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="central's log level")
     parser.add_argument(
         "--py-spy",
@@ -1054,8 +1131,8 @@ def parse_args(argv):
     )
     parser.add_argument("--keep", action="store_true", help="keep the working directory (configs, logs, databases)")
     args = parser.parse_args(argv)
-    if args.cps < 1 or args.seconds <= 0 or args.request_rate <= 0 or args.backlog < 1:
-        parser.error("--cps, --seconds, --request-rate and --backlog must be positive")
+    if args.cps < 1 or args.seconds <= 0 or args.request_rate <= 0 or args.backlog < 1 or args.api_clients < 0:
+        parser.error("--cps, --seconds, --request-rate and --backlog must be positive, --api-clients not negative")
     return check_bootstrap(parser, args)
 
 
