@@ -54,6 +54,8 @@ class CommandSpec:
     timeout: float = 10.0  # seconds evctl waits for the answer
     #: Columns for the human-readable table of a list result (JSON output is unaffected).
     columns: tuple = ()
+    #: What its group runs when typed alone (``drivers`` is ``drivers list``).
+    group_default: bool = False
 
     @property
     def name(self):
@@ -62,7 +64,7 @@ class CommandSpec:
 
     @property
     def usage(self):
-        parts = list(self.words)
+        parts = [*self.words[:-1], f"[{self.words[-1]}]"] if self.group_default else list(self.words)
         if self.one_of:
             alternatives = [_usage_of(a) for a in self.args if a.dest in self.one_of]
             parts.append("(" + "|".join(alternatives) + ")")

@@ -15,6 +15,7 @@ from . import messages
 from .threads import STOP_UNREACHABLE_GRACE, Backoff, describe, join
 
 log = logging.getLogger(__name__)
+AUDIT = {"audit": True}  # a warning central's audit log records as an ERROR (evd.plugins.audit)
 
 MAX_BACKLOG = 5_000  # records handed to the loop and not applied yet, per consumer
 YIELD_EVERY = 200  # records applied before the dispatcher lets sockets and timers run
@@ -251,7 +252,7 @@ class Consumer:
                     await asyncio.sleep(0)  # a backlog must not starve heartbeats and requests
                 if entry.problem is not None:
                     stats["malformed"] += 1
-                    log.warning("skipping a malformed record on %s (key %r): %s", entry.topic, entry.key, entry.problem)
+                    log.warning("skipping a malformed record on %s (key %r): %s", entry.topic, entry.key, entry.problem, extra=AUDIT)
                 elif entry.handlers:
                     stats["consumed"] += 1
                     for handler in entry.handlers:
@@ -261,7 +262,7 @@ class Consumer:
                                 await result
                         except messages.MalformedMessage as e:
                             stats["malformed"] += 1
-                            log.warning("skipping a record on %s (key %r): %s", entry.topic, entry.key, e)
+                            log.warning("skipping a record on %s (key %r): %s", entry.topic, entry.key, e, extra=AUDIT)
                         except Exception:
                             log.exception("handler failed on a %r message on %s; skipped", entry.message.get("type"), entry.topic)
                 done[self.position_key(entry.position)] = entry.position

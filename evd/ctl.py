@@ -55,16 +55,19 @@ def build_parser(table):
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="word0", metavar="COMMAND", help=argparse.SUPPRESS, prog=PROG)
     subparsers.required = True
-    groups = {}
+    groups, group_parsers = {}, {}
     for spec in table.values():
         container = subparsers
         for depth, word in enumerate(spec.words[:-1]):
             key = spec.words[: depth + 1]
             if key not in groups:
-                group = container.add_parser(word, description=f"{word} commands")
+                group = group_parsers[key] = container.add_parser(word, description=f"{word} commands")
                 groups[key] = group.add_subparsers(dest=f"word{depth + 1}", metavar="COMMAND")
                 groups[key].required = True
             container = groups[key]
+        if spec.group_default:  # typed alone, the group runs this command
+            group_parsers[spec.words[:-1]].set_defaults(spec=spec)
+            groups[spec.words[:-1]].required = False
         command = container.add_parser(
             spec.words[-1],
             help=spec.help if len(spec.words) > 1 else None,

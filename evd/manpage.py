@@ -68,8 +68,13 @@ def usage_markup(spec):
     """``spec.usage`` with fonts: command words and options bold, metavars italic."""
     words = " ".join(spec.words)
     usage = spec.usage
+    if spec.group_default:  # "drivers [list]": the last word may be left out
+        words = " ".join(spec.words[:-1])
+        parts = [bold(words), escape(" ["), bold(spec.words[-1]), escape("]")]
+        words = usage[: len(words) + len(spec.words[-1]) + 3]
+    else:
+        parts = [bold(words)]
     assert usage.startswith(words), usage
-    parts = [bold(words)]
     for match in _USAGE_TOKEN.finditer(usage[len(words) :]):
         if match["option"]:
             parts.append(bold(match["option"]))

@@ -83,6 +83,7 @@ SCHEMAS = {
         "request": {"driver": TEXT, "cp": TEXT, "kwh": NUMBER, "expires_at": OPTIONAL_TEXT},
         "cps_request": {"driver": TEXT},
         "history_request": {"driver": TEXT},
+        "cancel": {"driver": TEXT, "session": TEXT, "cp": TEXT},
     },
     "driver.events": {
         "history": {"driver": TEXT, "sessions": list},

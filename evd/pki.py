@@ -68,7 +68,7 @@ def issue(directory, name, hosts):
 
 
 def _builder(subject, issuer, public_key, days):
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -99,7 +99,7 @@ def _still_good(cert_path, names):
         covered = set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
         return False
-    fresh = cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc) > RENEW_BEFORE
+    fresh = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC) > RENEW_BEFORE
     return fresh and set(names) <= covered
 
 

@@ -184,6 +184,25 @@ class Store:
     def save_driver(self, driver_id, seen_at):
         self._dirty_drivers[driver_id] = seen_at
 
+    def drivers(self):
+        self.flush()
+        return list(self.db["drivers"].rows_where(order_by="id"))
+
+    def add_driver(self, driver_id, at):
+        """Register ``driver_id`` now (not batched); False if it was registered already."""
+        self.flush()
+        with self.transaction():
+            cursor = self.db.execute("INSERT INTO drivers (id, first_seen) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", [driver_id, at])
+        return cursor.rowcount == 1
+
+    def remove_driver(self, driver_id):
+        """Forget ``driver_id`` (its sessions stay); False if it was not registered."""
+        self._dirty_drivers.pop(driver_id, None)  # a pending "seen" must not bring it back
+        self.flush()
+        with self.transaction():
+            cursor = self.db.execute("DELETE FROM drivers WHERE id = ?", [driver_id])
+        return cursor.rowcount == 1
+
     def delete_cp(self, cp_id):
         self.flush()
         with self.transaction():

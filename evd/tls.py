@@ -1,6 +1,7 @@
 """TLS for central's CP link and its API: the files a server presents, and contexts for both ends."""
 
 import asyncio
+import asyncio.sslproto
 import logging
 import pathlib
 import socket
@@ -14,6 +15,7 @@ log = logging.getLogger(__name__)
 
 TLS_RECORD_HANDSHAKE = b"\x16"  # the first byte of every TLS ClientHello
 HANDSHAKE_TIMEOUT = 10.0  # seconds for a client to start and finish its handshake
+TLS_READ_BUFFER = 16 * 1024  # bytes: the largest TLS record
 
 
 @attrs.frozen
@@ -65,6 +67,15 @@ def describe(error):
     return str(error) or type(error).__name__
 
 
+def _smaller_read_buffers():
+    """asyncio's TLS transport reads into a 256 KiB buffer of its own per connection (Python 3.11):
+    256 MB for 1,000 monitors whose frames are a few bytes (bench/RESULTS.md). 16 KiB holds the
+    largest TLS record; a bigger read is only split in more calls."""
+    protocol = getattr(asyncio.sslproto, "SSLProtocol", None)
+    if protocol is not None and getattr(protocol, "max_size", 0) > TLS_READ_BUFFER:
+        protocol.max_size = TLS_READ_BUFFER
+
+
 class TlsListener:
     """Accepts framed connections on one port, inside TLS or (unless ``required``) in clear.
 
@@ -74,6 +85,7 @@ class TlsListener:
     """
 
     def __init__(self, host, port, protocol_factory, context, *, required, on_refused=None, name="peer"):
+        _smaller_read_buffers()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         listener = socket.create_server((host, port), family=family, backlog=1024)
         listener.setblocking(False)

@@ -54,6 +54,9 @@ REQUESTS = {
             {"id": args["id"], "location": args.get("location"), "price_eur_kwh": args.get("price"), "city": args.get("city")},
         )
     ],
+    "drivers.list": lambda args: [("GET", "/api/drivers", None)],
+    "drivers.add": lambda args: [("POST", "/api/drivers", {"id": args["id"]})],
+    "drivers.remove": lambda args: [("DELETE", f"/api/drivers/{urllib.parse.quote(args['id'], safe='')}", None)],
     "cp.unregister": lambda args: [("DELETE", f"/api/charging_points/{urllib.parse.quote(args['id'], safe='')}", None)],
     "sessions": lambda args: [
         ("GET", "/api/supplies", None)

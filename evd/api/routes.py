@@ -85,6 +85,14 @@ def weather_alert(params, query, body):
     return {"city": city, "alert": alert, "celsius": celsius}
 
 
+def new_driver(params, query, body):
+    return {"id": _field(_object(body), "id", str, required=True)}
+
+
+def driver_of_path(params, query, body):
+    return {"id": params["id"]}
+
+
 def first_of_list(result, params, args):
     for item in result:
         if item["id"] == params["id"]:
@@ -143,6 +151,7 @@ _CP_BODY = {
         "city": {"type": "string"},
     },
 }
+_DRIVER_BODY = {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}
 _ALERT_BODY = {
     "type": "object",
     "required": ["city", "alert"],
@@ -164,6 +173,9 @@ ROUTES = (
     Route("GET", "/api/supplies", "on-going supplies (`sessions --active --json`)", "sessions", arguments=active_sessions),
     Route("GET", "/api/sessions", "supply sessions, newest first (`sessions --json`); ?cp=&driver=&limit=", "sessions",
           arguments=session_filter, answer=at_most_limit),
+    Route("GET", "/api/drivers", "the registered drivers (`drivers list --json`)", "drivers.list", arguments=no_arguments),
+    Route("POST", "/api/drivers", "register a driver (R26)", "drivers.add", WRITE, new_driver, status=201, body=_DRIVER_BODY),
+    Route("DELETE", "/api/drivers/{id}", "forget a driver", "drivers.remove", WRITE, driver_of_path),
     Route("GET", "/api/audit", "the audit log, newest first (`audit --json`); ?since=&limit=", "audit", PRIVATE, audit_query),
     Route("POST", "/api/weather_alert", "a city's temperature is out of range (alert) or back (R22)", None, WRITE, weather_alert,
           body=_ALERT_BODY),

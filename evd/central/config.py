@@ -16,6 +16,7 @@ class CentralConfig:
     database: pathlib.Path | None = None
     heartbeat_timeout: Duration = attrs.field(default=Duration(3), validator=positive)
     open_registration: bool = True
+    open_drivers: bool = True  # false: only drivers added with `evctl drivers add` are served (R26)
     #: How long a stopped or faulty supply waits for the engine's final figures before
     #: central closes it with the last energy it heard of.
     end_grace: Duration = attrs.field(default=Duration(3), validator=positive)

@@ -30,7 +30,24 @@ class Requests:
             past = [session.listing() for session in central.store.sessions(driver=key, limit=HISTORY_LIMIT)]
             central.daemon.bus.publish("driver.events", key, messages.make("history", driver=key, sessions=past))
             return
+        if message["type"] == "cancel":
+            self.cancel(message)
+            return
         self.handle(message, origin="driver")
+
+    def cancel(self, message):
+        """The driver ends its own running supply: an INTERRUPTED ticket for the energy delivered."""
+        central, driver = self.central, message["driver"]
+        cp = central.supplying.get(driver)
+        if cp is None or cp.session is None or cp.session.id != message["session"]:
+            # Ended already (a replay, or it ended meanwhile): its ticket again, so the driver is not left waiting.
+            session = central.store.session(message["session"])
+            if session is not None and session.driver == driver and session.status.final:
+                central.supplies.send_ticket(session)
+            return
+        central.message(f"driver {driver} cancelled the supply at {cp.id}")
+        central.daemon.audit("CHARGE", driver, "supply cancelled", "ok", cp=cp.id, session=cp.session.id)
+        central.supplies.end(cp, "cancelled by the driver", order="end")
 
     def _deny_malformed(self, message, key, error):
         # A request that names its driver gets a denial, not silence: else its driver waits for a timeout.
@@ -51,7 +68,7 @@ class Requests:
         if existing is not None:
             self.announce(existing)
             return
-        central.store.save_driver(request["driver"], messages.now_iso())
+        known_driver = central.drivers.admits(request["driver"], origin)
         session = Session(
             id=uuid.uuid4().hex,
             request_id=request["id"],
@@ -64,7 +81,12 @@ class Requests:
         cp = central.cps.get(request["cp"])
         busy = central.supplying.get(request["driver"])
         reason = authorisation.denial(
-            request, cp, max_kwh=central.config.max_kwh, busy_at=busy.id if busy else None, now=messages.now_iso()
+            request,
+            cp,
+            max_kwh=central.config.max_kwh,
+            busy_at=busy.id if busy else None,
+            now=messages.now_iso(),
+            known_driver=known_driver,
         )
         if reason:
             session.status, session.reason, session.ended_at = Status.DENIED, reason, messages.now_iso()

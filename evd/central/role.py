@@ -20,6 +20,7 @@ from evd.store import Store
 from evd.tls import server_context
 
 from .charging_point import ChargingPoint
+from .drivers import Drivers
 from .links import MonitorLinks
 from .network import Network
 from .operator import Operator
@@ -37,6 +38,7 @@ class Central(Role):
         self.started_at = messages.now_iso()
         self.links = MonitorLinks(self)
         self.requests = Requests(self)
+        self.drivers = Drivers(self)
         self.supplies = Supplies(self)
         self.publisher = Publisher(self)
         self.operator = Operator(self)
@@ -49,6 +51,7 @@ class Central(Role):
         cfg = self.config
         tls = server_context(cfg.tls, "central.tls") if cfg.tls.cert is not None else None  # unreadable: refuse to start
         self.store = Store(cfg.database)
+        self.drivers.load()
         for row in self.store.cps():
             self.cps[row["id"]] = ChargingPoint.from_row(row)
         for session in self.store.open_sessions():

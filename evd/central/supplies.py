@@ -76,6 +76,7 @@ class Supplies:
                     daemon.bus.publish("driver.events", session.driver, progress)
                 case sessions.Plugged():
                     central.message(f"{cp.id}: vehicle plugged in, supplying driver {session.driver}")
+                    daemon.audit("CHARGE", cp.id, "vehicle plugged in", "supplying", session=session.id, driver=session.driver)
                     central.publisher.refresh(cp)
                 case sessions.Changed():
                     central.publisher.refresh(cp)

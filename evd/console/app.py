@@ -40,6 +40,7 @@ class ConsoleApp:
         self.was_lost = False  # the watch dropped since the last snapshot
         self.status_line = ("dim", "")
         self.dialog = None  # (question, action) waiting for y/n
+        self.prompt = None  # [action, typed text] while a question is being answered
         self.showing_help = False
         self.quit_requested = False
         self.panel = panels[self.role](self)
@@ -82,6 +83,9 @@ class ConsoleApp:
             body = _overlay(urwid.Pile(lines), body)
         if self.dialog is not None:
             body = _overlay(urwid.Text(("dialog", f"{self.dialog[0]}  (y/n)")), body)
+        if self.prompt is not None:
+            action, typed = self.prompt
+            body = _overlay(urwid.Text(("dialog", f"{action.ask} {typed}_   (Enter: send · Esc: cancel)")), body)
         self.frame.body = body
         hints = "  ".join(f"{key} {name}" for key, name in keymap.KEYS[self.role].items() if key != "enter")
         self.frame.footer = urwid.AttrMap(urwid.Pile([urwid.Text(self.status_line), urwid.Text(("dim", hints))]), "footer")
@@ -89,6 +93,10 @@ class ConsoleApp:
     # -- keys ----------------------------------------------------------------------------------
 
     def keypress(self, size, key):
+        if self.prompt is not None:
+            self._typed(key)
+            self.redraw()
+            return None
         if self.dialog is not None:
             _question, action = self.dialog
             self.dialog = None
@@ -108,12 +116,26 @@ class ConsoleApp:
         action = keymap.action(self.role, name)
         if action.confirm:
             self.dialog = (action.confirm, action)
+        elif action.ask:
+            self.prompt = [action, ""]
         else:
             self.execute(action)
         self.redraw()
         return None
 
-    def execute(self, action):
+    def _typed(self, key):
+        action, typed = self.prompt
+        if key == "esc":
+            self.prompt, self.status_line = None, ("dim", "cancelled")
+        elif key == "enter":
+            self.prompt = None
+            self.execute(action, typed.strip() or None)
+        elif key == "backspace":
+            self.prompt[1] = typed[:-1]
+        elif len(key) == 1 and key.isprintable() and len(typed) < 64:
+            self.prompt[1] = typed + key
+
+    def execute(self, action, answer=None):
         if action.command is None:
             getattr(self, f"do_{action.name}")()
             return
@@ -121,6 +143,8 @@ class ConsoleApp:
         if args is None:
             self.status_line = ("error", "select a charging point first")
             return
+        if action.answers is not None:
+            args = {**args, action.answers: answer}
         label = action.command.replace(".", " ")
         self.pending += 1
         self.status_line = ("dim", f"{label}: sent, waiting for the answer…")

@@ -94,5 +94,7 @@ class DriverPanel:
         return getattr(focus, "key", None)
 
     def args_for(self, action):
+        if action == "cancel":
+            return {}
         selected = self._focused() or self.selected
         return {"cp": selected, "kwh": None, "wait": False} if selected else None

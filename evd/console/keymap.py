@@ -14,6 +14,8 @@ class Action:
     help: str
     command: str | None = None  # the control command it sends; None: a panel-local action
     confirm: str | None = None  # a question to answer "y" to first
+    ask: str | None = None  # a question whose typed answer (Enter ends it) fills the argument ``answers``
+    answers: str | None = None
 
 
 COMMON = (
@@ -36,12 +38,19 @@ ACTIONS = {
         Action("unplug", "unplug the vehicle", "engine.unplug"),
         Action("fault", "simulate a fault (health checks answer KO)", "engine.fault"),
         Action("recover", "end the simulated fault", "engine.recover"),
-        Action("supply", "request a supply from this CP (manual)", "engine.supply"),
+        Action(
+            "supply",
+            "request a supply from this CP (manual; asks for the driver)",
+            "engine.supply",
+            ask="Driver id to charge it to (Enter alone: a walk-in):",
+            answers="driver",
+        ),
     ),
     "monitor": COMMON,
     "driver": (
         *COMMON,
         Action("request", "request a supply at the selected CP", "driver.request"),
+        Action("cancel", "end the running supply (INTERRUPTED ticket)", "driver.cancel", confirm="End the running supply now?"),
     ),
 }
 
@@ -49,7 +58,7 @@ KEYS = {
     "central": {"s": "stop", "r": "resume", "S": "stop_all", "R": "resume_all", "f": "filter", "?": "help", "q": "quit"},
     "engine": {"p": "plug", "u": "unplug", "f": "fault", "r": "recover", "m": "supply", "?": "help", "q": "quit"},
     "monitor": {"?": "help", "q": "quit"},
-    "driver": {"r": "request", "enter": "request", "?": "help", "q": "quit"},
+    "driver": {"r": "request", "enter": "request", "c": "cancel", "?": "help", "q": "quit"},
 }
 
 

@@ -1,15 +1,18 @@
 """The audit log (R21): every security-relevant or operational event, queryable with ``evctl audit``.
 
 Records arrive through the ``evd_audit`` hook and are kept in central's database, written
-in batches by a timer so that no supply ever waits for them. Turn it off with
-``audit: {enabled: false}``.
+in batches by a timer so that no supply ever waits for them. Central's own errors (what it logs
+as errors, and the records it skips as malformed) become ``ERROR`` records too, at most one a
+minute for each kind. Turn it off with ``audit: {enabled: false}``.
 """
 
 import asyncio
 import datetime
+import functools
 import json
 import logging
 import sqlite3
+import time
 
 import attrs
 
@@ -25,7 +28,9 @@ log = logging.getLogger(__name__)
 FLUSH_EVERY = 0.5
 MAX_BUFFER = 50_000  # kept while the database is unwritable; past it the oldest are dropped
 
+REPEAT_EVERY = 60.0  # seconds: the same kind of error is recorded again only after this, with a count
 _logs = PerDaemon()  # central daemon -> its AuditLog
+_error_handlers = PerDaemon()  # central daemon -> its ErrorRecords on the "evd" logger
 
 COMMANDS = [
     CommandSpec(
@@ -80,6 +85,34 @@ class AuditLog:
         self.db.conn.close()
 
 
+class ErrorRecords(logging.Handler):
+    """Central's errors, and the warnings marked ``extra={"audit": True}``, as ERROR records of the audit log."""
+
+    def __init__(self, daemon, loop):
+        super().__init__(logging.WARNING)
+        self.daemon, self.loop = daemon, loop
+        self.seen = {}  # (logger, message template) -> (monotonic time recorded, repeats since)
+
+    def emit(self, record):
+        if (record.levelno < logging.ERROR and not getattr(record, "audit", False)) or record.name == __name__:
+            return  # never about the audit log itself: a failing database must not feed on its own errors
+        key, now = (record.name, record.msg), time.monotonic()
+        last, repeats = self.seen.get(key, (None, 0))
+        if last is not None and now - last < REPEAT_EVERY:
+            self.seen[key] = (last, repeats + 1)
+            return
+        self.seen[key] = (now, 0)
+        parameters = {"level": record.levelname.lower()} | ({"repeated": repeats} if repeats else {})
+        source = record.name.removeprefix("evd.")
+        audit = functools.partial(self.daemon.audit, "ERROR", source, record.getMessage()[:500], "logged", **parameters)
+        try:  # Kafka's threads log too: the record is made on central's loop
+            self.loop.call_soon_threadsafe(audit)
+        except RuntimeError:
+            pass  # the loop is closed: central is stopping
+        except Exception:
+            self.handleError(record)  # logging's way: a broken handler never breaks the code that logs
+
+
 def _log_of(daemon):
     """Central's audit log, opened on first use (records may come before start-up ends)."""
     network = network_of(daemon)
@@ -121,7 +154,17 @@ def evd_audit(daemon, record):
 
 
 @evd.hookimpl
+def evd_startup(daemon):
+    if network_of(daemon) is not None and _enabled(daemon):
+        handler = _error_handlers[daemon] = ErrorRecords(daemon, asyncio.get_running_loop())
+        logging.getLogger("evd").addHandler(handler)
+
+
+@evd.hookimpl
 def evd_shutdown(daemon):
+    handler = _error_handlers.pop(daemon, None)
+    if handler is not None:
+        logging.getLogger("evd").removeHandler(handler)
     audit = _logs.pop(daemon, None)
     if audit is not None:
         audit.close()

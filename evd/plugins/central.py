@@ -6,6 +6,7 @@ from evd.commands import SESSION_COLUMNS, Arg, CommandSpec
 
 _IDS = Arg("ids", "charging point ids", nargs="*", metavar="ID")
 _ALL = Arg("--all", "every charging point", flag=True)
+_DRIVER = Arg("id", "driver id", metavar="ID")
 
 COMMANDS = [
     CommandSpec(
@@ -41,7 +42,17 @@ COMMANDS = [
         ),
         columns=SESSION_COLUMNS,
     ),
-]
+    CommandSpec(
+        ("drivers", "list"),
+        "the registered drivers (R26)",
+        role="central",
+        columns=("id", "first_seen", "last_seen", "supplying"),
+        group_default=True,
+    ),
+    CommandSpec(("drivers", "add"), "register a driver", role="central", args=(_DRIVER,), mutating=True),
+    CommandSpec(("drivers", "remove"), "forget a driver: its requests are then denied while central.open_drivers is false",
+                role="central", args=(_DRIVER,), mutating=True),
+]  # fmt: skip
 
 __all__ = ["Central", "CentralConfig", "ChargingPoint"]
 
@@ -65,5 +76,8 @@ def evd_register_commands():
 def evd_control_commands(daemon):
     if daemon.role_name != "central":
         return None
-    operator = daemon.role.operator
-    return {"cp.list": operator.list, "cp.stop": operator.stop, "cp.resume": operator.resume, "sessions": operator.sessions}
+    operator, drivers = daemon.role.operator, daemon.role.drivers
+    return {
+        "cp.list": operator.list, "cp.stop": operator.stop, "cp.resume": operator.resume, "sessions": operator.sessions,
+        "drivers.list": drivers.list, "drivers.add": drivers.add, "drivers.remove": drivers.remove,
+    }  # fmt: skip

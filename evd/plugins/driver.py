@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_SHOWN = 50  # tickets kept in the panel's state
 HISTORY_WAIT = 3.0  # seconds `driver history` waits for central's answer
+CANCEL_WAIT = 30.0  # seconds `driver cancel` waits for the ticket (central's end grace, the engine's last figures)
 
 
 def _kwh(_instance, _attribute, value):
@@ -312,6 +313,22 @@ class Driver(Role):
             raise CommandError("timeout", ticket["reason"])
         return ticket
 
+    async def cmd_cancel(self, args, ctx):
+        """End this driver's running supply (central sends an INTERRUPTED ticket); waits for the ticket."""
+        current = self.current
+        if current is None or current.get("session") is None:
+            waiting = f" (the request for {current['cp']} is still waiting for central's answer)" if current else ""
+            raise CommandError("refused", f"no supply of this driver is running{waiting}")
+        cancel = messages.make("cancel", driver=self.id, session=current["session"], cp=current["cp"])
+        self.daemon.bus.publish("driver.requests", self.id, cancel)
+        self.message(f"asked central to end the supply at {current['cp']}")
+        if self._outcome is None or self._outcome.done():  # a supply this app did not request (manual, or given up on)
+            self._outcome = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._outcome), CANCEL_WAIT)
+        except TimeoutError:
+            raise CommandError("timeout", f"no ticket from central within {CANCEL_WAIT:g} s; it comes when central is back") from None
+
     def cmd_run(self, args, ctx):
         requests = _checked_requests(args.get("requests"))
         self._start_run(args.get("file") or "(request list)", requests)
@@ -403,6 +420,13 @@ COMMANDS = [
         timeout=3600.0,
     ),
     CommandSpec(
+        ("driver", "cancel"),
+        "end this driver's running supply: an INTERRUPTED ticket for the energy delivered",
+        role="driver",
+        mutating=True,
+        timeout=CANCEL_WAIT + 5,
+    ),
+    CommandSpec(
         ("driver", "run"),
         "request the supplies listed in FILE (CP or CP#KWH a line), pausing between them",
         role="driver",
@@ -433,4 +457,7 @@ def evd_control_commands(daemon):
     if daemon.role_name != "driver":
         return None
     role = daemon.role
-    return {"driver.cps": role.cmd_cps, "driver.history": role.cmd_history, "driver.request": role.cmd_request, "driver.run": role.cmd_run}
+    return {
+        "driver.cps": role.cmd_cps, "driver.history": role.cmd_history, "driver.request": role.cmd_request,
+        "driver.run": role.cmd_run, "driver.cancel": role.cmd_cancel,
+    }  # fmt: skip

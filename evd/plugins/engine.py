@@ -16,11 +16,13 @@ import json
 import logging
 import os
 import pathlib
+import secrets
 
 import attrs
 
 import evd
 from evd import messages, paths
+from evd.authorisation import WALK_IN_PREFIX
 from evd.commands import Arg, CommandSpec, kwh_arg
 from evd.config import Duration, HostPort, positive
 from evd.errors import CommandError, EvdError
@@ -84,6 +86,7 @@ class Engine(Role):
         self._subscribed = False
         self._ticker = None
         self._plug_timer = None
+        self.manual_requests = collections.deque(maxlen=RECENT_SESSIONS)  # ids of our own requests: the vehicle is here
         self._server = None
 
     # -- life -----------------------------------------------------------------------------
@@ -228,7 +231,7 @@ class Engine(Role):
         self._save()
         self.message(f"supply authorised for driver {order['driver']} ({order['kwh_requested']:g} kWh at {order['price']:g} EUR/kWh)")
         self._publish_state()
-        if self.config.auto_plug:
+        if self.config.auto_plug or order["request_id"] in self.manual_requests:
             self.plug()
         else:
             self._plug_timer = asyncio.get_running_loop().create_task(self._plug_deadline(session))
@@ -338,8 +341,9 @@ class Engine(Role):
         kwh = args.get("kwh") or self.config.default_kwh
         if not isinstance(kwh, (int, float)) or kwh <= 0:
             raise CommandError("bad_args", "--kwh must be a positive number")
-        driver = args.get("driver") or f"{self.cp_id}-manual"
+        driver = args.get("driver") or f"{WALK_IN_PREFIX}{self.cp_id}-{secrets.token_hex(3)}"  # who pays at the CP itself
         message = self._publish_telemetry("manual_request", driver=driver, kwh=float(kwh))
+        self.manual_requests.append(message["id"])
         self.message(f"manual supply requested for driver {driver} ({kwh:g} kWh); waiting for central")
         return {"request_id": message["id"], "cp": self.cp_id, "driver": driver, "kwh": float(kwh), "status": "REQUESTED"}
 

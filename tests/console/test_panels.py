@@ -134,13 +134,27 @@ def test_engine_and_driver_keys():
     engine = app_for("engine", send)
     for key in "pufrm":
         engine.keypress((80, 24), key)
-    assert [c for c, _ in send.sent] == ["engine.plug", "engine.unplug", "engine.fault", "engine.recover", "engine.supply"]
+    assert [c for c, _ in send.sent] == ["engine.plug", "engine.unplug", "engine.fault", "engine.recover"]
+    assert "Driver id to charge it to (Enter alone: a walk-in): _" in screen(engine, (100, 24))
+    for key in ["D", "9", "x", "backspace", "enter"]:
+        engine.keypress((80, 24), key)
+    assert send.sent[-1] == ("engine.supply", {"driver": "D9"})
+    engine.keypress((80, 24), "m")
+    engine.keypress((80, 24), "enter")
+    assert send.sent[-1] == ("engine.supply", {"driver": None})  # a walk-in
+    engine.keypress((80, 24), "m")
+    engine.keypress((80, 24), "esc")
+    assert len(send.sent) == 6 and "cancelled" in screen(engine, (100, 24))
     send = Recorder()
     driver = app_for("driver", send)
     driver.keypress((80, 24), "down")
     driver.keypress((80, 24), "enter")
     second = sorted(load("driver")["state"]["cps"])[1]
     assert send.sent == [("driver.request", {"cp": second, "kwh": None, "wait": False})]
+    driver.keypress((80, 24), "c")
+    assert "End the running supply now?" in screen(driver, (100, 24))
+    driver.keypress((80, 24), "y")
+    assert send.sent[-1] == ("driver.cancel", {})
 
 
 def test_updates_and_disconnection():

@@ -143,6 +143,6 @@ def test_tls_misconfiguration_is_a_clear_error_before_anything_runs(local_networ
     central = net.central(tls={"cert": str(short_tmp / "not-a-cert.pem"), "key": str(site / "central.key")})
     started = run("evd", "run", "-c", central.path, timeout=30)
     assert started.returncode != 0 and "central.tls" in started.stderr and "Traceback" not in started.stderr, started.stderr
-    engine, monitor = net.cp("M1", monitor={"central_ca": str(short_tmp / "missing-ca.pem")})
+    _engine, monitor = net.cp("M1", monitor={"central_ca": str(short_tmp / "missing-ca.pem")})
     started = run("evd", "run", "-c", monitor.path, timeout=30)
     assert started.returncode != 0 and "monitor.central_ca" in started.stderr and "missing-ca.pem" in started.stderr, started.stderr

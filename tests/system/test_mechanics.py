@@ -261,6 +261,13 @@ def test_garbage_and_malformed_records_are_skipped(network):
     assert len(network.tickets("D1")) == 1
     for name in ("central", "engine-A1", "driver-D1", "monitor-A1"):
         assert network.nodes[name].process.alive(), name
+    # Central's audit log keeps the skipped records as ERRORs (one a minute for each kind), and the plug-in.
+    audit = network.nodes["central"].evctl_json("audit", "--limit", "300")
+    errors = [r for r in audit if r["category"] == "ERROR"]
+    assert any(r["source"] == "consumer" and r["action"].startswith("skipping a malformed record") for r in errors), errors
+    assert any(r["source"] == "consumer" and r["action"].startswith("skipping a record on") for r in errors), errors
+    assert len([r for r in errors if r["source"] == "consumer"]) == 2  # one per kind, not one per bad record
+    assert any(r["action"] == "vehicle plugged in" and r["parameters"]["driver"] == "D1" for r in audit)
 
 
 def _sealed(network, kind, **fields):

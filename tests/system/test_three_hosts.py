@@ -88,7 +88,9 @@ class Lab:
         return proc
 
     def run(self, host, argv, env=None):
-        return subprocess.run(["ip", "netns", "exec", self.hosts[host][0], *map(str, argv)], capture_output=True, text=True, env=env, timeout=120)
+        return subprocess.run(
+            ["ip", "netns", "exec", self.hosts[host][0], *map(str, argv)], capture_output=True, text=True, env=env, timeout=120
+        )
 
     def destroy(self):
         for proc in self.procs:
@@ -194,7 +196,9 @@ def test_three_hosts_provisioned_over_tls_then_the_cps_link_is_cut_and_restored(
         wait_for(lambda: _run(sockets["driver-D1"]).get("state") == "done", timeout=90, message="D1's requests file")
         assert [r["status"] for r in _run(sockets["driver-D1"])["results"]] == ["COMPLETED"] * 3
         # An operator on the drivers machine watches the network over HTTPS.
-        remote = lab.run("drivers", [BIN / "evctl", "--url", f"https://{central_ip}:8443", "--cacert", share / "ca.pem", "--json", "cp", "list"])
+        remote = lab.run(
+            "drivers", [BIN / "evctl", "--url", f"https://{central_ip}:8443", "--cacert", share / "ca.pem", "--json", "cp", "list"]
+        )
         assert remote.returncode == 0, remote.stderr
         assert {cp["id"]: cp["state"] for cp in json.loads(remote.stdout)} == dict.fromkeys(CPS, "ACTIVE")
         # The cps machine drops off the network: its CPs go DISCONNECTED at central.

@@ -17,9 +17,9 @@ def request(kwh=5.0, expires_at=None):
     return {"driver": "D1", "cp": "CP1", "kwh": kwh, "expires_at": expires_at}
 
 
-def refuse(wanted=None, at="active", busy_at=None):
+def refuse(wanted=None, at="active", busy_at=None, known_driver=True):
     """Central's answer to ``wanted`` (a 5 kWh request) at CP ``at`` (an ACTIVE one)."""
-    return denial(wanted or request(), cp() if at == "active" else at, max_kwh=500.0, busy_at=busy_at, now=NOW)
+    return denial(wanted or request(), cp() if at == "active" else at, max_kwh=500.0, busy_at=busy_at, now=NOW, known_driver=known_driver)
 
 
 def test_an_active_cp_and_a_free_driver_are_authorised():
@@ -43,6 +43,8 @@ def test_an_active_cp_and_a_free_driver_are_authorised():
         ({"at": cp("STOPPED", weather="-3 °C in Alicante")}, "charging point is out of order (-3 °C in Alicante)"),
         ({"at": cp("SUPPLYING")}, "charging point is busy"),
         ({"busy_at": "CP2"}, "driver D1 already has a supply at CP2"),
+        ({"known_driver": False}, "unknown driver"),
+        ({"known_driver": False, "at": None, "busy_at": "CP2"}, "unknown driver"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
