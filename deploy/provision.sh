@@ -4,7 +4,7 @@
 #   provision.sh central --central-ip IP [--share DIR]
 #   provision.sh token   [--share DIR]              (on central, once it runs; central does it itself)
 #   provision.sh cps     --central-ip IP [--share DIR] [--cps ALC1,ALC3,MAD2]
-#   provision.sh drivers --central-ip IP [--drivers D1,D2] [--requests D1=ALC1,ALC3,MAD2]
+#   provision.sh drivers --central-ip IP [--share DIR] [--drivers D1,D2] [--requests D1=ALC1,ALC3,MAD2]
 #
 # Installs the package into /opt/evcharging (from --source, default: this checkout), the
 # evcharging user and group, the systemd units, and the configs under /etc/evcharging, then
@@ -13,8 +13,8 @@
 #
 # central makes the site's CA and central's certificate (TLS on the CP link and the API),
 # puts the CA and a provisioning API token into --share DIR (default: .site in this checkout,
-# which every Vagrant machine sees as /vagrant/.site); cps takes them from there and
-# registers its CPs through central's HTTPS API: no credential is copied by hand.
+# which every Vagrant machine sees as /vagrant/.site); cps and drivers take them from there and
+# register their CPs and drivers through central's HTTPS API: no credential is copied by hand.
 # Apache Kafka itself is installed by the Vagrantfile on the central machine.
 set -euo pipefail
 
@@ -92,6 +92,7 @@ central:
   listen: 0.0.0.0:$central_port
   database: $state/central.db
   open_registration: false        # CPs are registered through the API (provision.sh cps)
+  open_drivers: false             # so are drivers (provision.sh drivers)
   tls: {cert: $etc/pki/central.pem, key: $etc/pki/central.key, required: true}
 api:
   listen: 0.0.0.0:$api_port
@@ -101,10 +102,7 @@ EOF
         ;;
     cps)
         local port=6000 id location price city
-        [ -s "$share/ca.pem" ] && [ -s "$share/provision.token" ] ||
-            fail "no site CA or token in $share: provision central first (it puts ca.pem and provision.token there)"
-        mkdir -p "$state"
-        install -m 0644 "$share/ca.pem" "$etc/ca.pem"
+        take_site_files
         IFS=, read -ra ids <<< "$cps"
         for id in "${ids[@]}"; do
             port=$((port + 1))
@@ -136,8 +134,10 @@ EOF
         ;;
     drivers)
         local id file
+        take_site_files
         IFS=, read -ra ids <<< "$drivers"
         for id in "${ids[@]}"; do
+            register_driver "$id"
             file=null
             for spec in ${requests//;/ }; do
                 if [ "${spec%%=*}" = "$id" ]; then
@@ -181,12 +181,34 @@ issue_token() {
     echo "wrote $share/provision.token"
 }
 
+# The site CA and the provisioning token, from the share central filled.
+take_site_files() {
+    [ -s "$share/ca.pem" ] && [ -s "$share/provision.token" ] ||
+        fail "no site CA or token in $share: provision central first (it puts ca.pem and provision.token there)"
+    mkdir -p "$state" "$etc"
+    install -m 0644 "$share/ca.pem" "$etc/ca.pem"
+}
+
+# evctl on central's HTTPS API, with the provisioning token.
+central_api() {
+    "$bin/evctl" --url "https://$central_ip:$api_port" --token-file "$share/provision.token" --cacert "$etc/ca.pem" "$@"
+}
+
+# Register one driver at central (R26), unless it is already.
+register_driver() {
+    local listed
+    listed=$(central_api --json drivers list) || fail "cannot list central's drivers"
+    if ! "$bin/python" -c 'import json, sys; sys.exit(sys.argv[1] not in {d["id"] for d in json.loads(sys.argv[2])})' "$1" "$listed"; then
+        central_api drivers add "$1" >/dev/null || fail "cannot register driver $1 with central"
+        echo "registered driver $1 with central"
+    fi
+}
+
 # Register one CP through central's HTTPS API and keep its credential (once: a new one revokes the old).
 register_cp() {
     local id=$1 credential_file=$state/$1.cred answer
     [ -s "$credential_file" ] && return 0
-    answer=$("$bin/evctl" --url "https://$central_ip:$api_port" --token-file "$share/provision.token" --cacert "$etc/ca.pem" \
-        --json cp register "$id" --location "$2" --price "$3" --city "$4") || fail "cannot register $id with central"
+    answer=$(central_api --json cp register "$id" --location "$2" --price "$3" --city "$4") || fail "cannot register $id with central"
     (umask 077 && "$bin/python" -c 'import json, sys; print(json.load(sys.stdin)["credential"])' <<< "$answer" > "$credential_file")
     echo "registered $id with central ($credential_file)"
 }

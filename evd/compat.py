@@ -140,6 +140,26 @@ def driver_main(argv=None):
     return _run("EV_Driver", data, args, {"driver.id": "driver-id", "driver.requests_file": "requests-file"})
 
 
+def weather_main(argv=None):
+    parser = _common(_Parser(prog="EV_W", description="EV_W: the weather station (evd in the weather role), talking to central's API."))
+    parser.add_argument("central", help="central's API, http(s)://HOST:PORT")
+    parser.add_argument("token_file", metavar="token-file", help="a file holding an API token of central's (evctl api token add weather)")
+    parser.add_argument(
+        "weather_file",
+        metavar="weather-file",
+        nargs="?",
+        help="a YAML file of city: °C to read instead of OpenWeatherMap (whose key comes from $OPENWEATHER_API_KEY)",
+    )
+    args = parser.parse_args(argv)
+    if not args.central.startswith(("http://", "https://")):
+        parser.error(f"central: expected http(s)://HOST:PORT, got {args.central!r}")
+    weather = {"central": args.central, "token_file": args.token_file}
+    if args.weather_file:
+        weather.update(source="file", file=args.weather_file)
+    names = {"weather.token_file": "token-file", "weather.file": "weather-file"}
+    return _run("EV_W", {"name": "weather", "role": "weather", "weather": weather}, args, names)
+
+
 def _run(prog, data, args, names=None):
     from .cli import run_daemon
 

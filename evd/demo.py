@@ -97,7 +97,12 @@ class Demo:
                 "name": "central",
                 "role": "central",
                 "control": {"socket": str(self.central_socket)},
-                "central": {"listen": f"127.0.0.1:{central_port}", "database": str(self.dir / "state" / "central.db")},
+                # Only the demo's own drivers are served: they are registered before they start (register_drivers).
+                "central": {
+                    "listen": f"127.0.0.1:{central_port}",
+                    "database": str(self.dir / "state" / "central.db"),
+                    "open_drivers": False,
+                },
             },
         )
         for cp_id, location, city, price in self.cps:
@@ -198,6 +203,21 @@ class Demo:
         done = sum(1 for s in sessions if s["status"] == "COMPLETED")
         return f"{connected}/{len(cps)} CPs connected, {supplying} supplying, {done} supplies completed"
 
+    def register_drivers(self, timeout=30.0):
+        """Register the demo's drivers at central (R26), once central answers; False if it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and "central" not in self.dead():
+            try:
+                with ControlClient(self.central_socket, timeout=2) as client:
+                    registered = {driver["id"] for driver in client.call("drivers.list")}
+                    for driver in self.drivers:
+                        if driver not in registered:
+                            client.call("drivers.add", {"id": driver})
+                return True
+            except EvdError:
+                time.sleep(0.1)
+        return False
+
     def dead(self):
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
 
@@ -235,7 +255,11 @@ def run(cps, drivers, folder=None, attach=False):
             print(f"  everything is under {demo.dir} (temporary: removed when the demo stops; --dir DIR keeps it)", flush=True)
         else:
             print(f"  everything is under {demo.dir}" + (" (the previous demo's state and logs: cleared)" if cleared else ""), flush=True)
-        demo.start(names)
+        demo.start(names[:1])
+        if not demo.register_drivers():
+            print(f"evd: central did not start; see {demo.dir / 'log' / 'central.log'}", file=sys.stderr, flush=True)
+            return 1
+        demo.start(names[1:])
         print(f"  panel:  evctl -s {demo.central_socket} attach", flush=True)
         print(f"  list:   evctl -s {demo.central_socket} cp list", flush=True)
         print(f"  web:    {_web_panel()}", flush=True)

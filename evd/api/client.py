@@ -87,7 +87,7 @@ class ApiClient:
         build = REQUESTS.get(cmd)
         if build is None:
             raise CommandError("refused", f"'{cmd.replace('.', ' ')}' is not available over the HTTP API; use central's control socket")
-        results = [self._request(method, path, body, timeout) for method, path, body in build(args or {})]
+        results = [self.request(method, path, body, timeout) for method, path, body in build(args or {})]
         if cmd in ("cp.stop", "cp.resume") and len(results) != 1:  # one call per id: one answer, as the socket gives
             key = "stopped" if cmd == "cp.stop" else "resumed"
             return {key: [cp for result in results for cp in result[key]]}
@@ -96,7 +96,8 @@ class ApiClient:
             return "pong"
         return result
 
-    def _request(self, method, path, body, timeout):
+    def request(self, method, path, body=None, timeout=10.0):
+        """One call of the API: its JSON answer; CommandError with the socket's code, or UnreachableError."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
         if self.token:

@@ -25,6 +25,7 @@ class ChargingPoint:
     session: Session | None = None  # the open session
     published: tuple | None = None  # what central.status last said about this CP
     weather: str | None = None  # why the weather keeps it out of service (R22), if it does
+    celsius: float | None = None  # its city's last temperature from EV_W, if any
     announced: str | None = None  # the state last sent to the monitor
 
     @classmethod
@@ -88,6 +89,7 @@ class ChargingPoint:
             "eur": session.eur if session else None,
             "session": session.id if session else None,
             "reason": self.reason,
+            "celsius": self.celsius,
             "detail": self.detail if self.state == "BROKEN" else (self._stop_reason() if self.state == "STOPPED" else None),
         }
 

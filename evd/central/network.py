@@ -77,6 +77,10 @@ class Network:
         """Remove a CP; raises CommandError if it is unknown or supplying."""
         self._central.operator.unregister_cp(cp_id)
 
+    def weather_report(self, city, alert, celsius):
+        """EV_W's reading of a city (R22): its CPs' temperature, out of service or back; (their ids, alert changed)."""
+        return self._central.operator.weather_report(city, alert, celsius)
+
     def weather_hold(self, cp_id, reason):
         """Take a CP out of service for the weather (R22), after its running supply."""
         self._central.operator.weather_hold(cp_id, reason)

@@ -98,6 +98,24 @@ class Operator:
 
     # -- the weather (R22) ----------------------------------------------------------------------
 
+    def weather_report(self, city, alert, celsius):
+        """EV_W's reading of ``city``: its CPs out of service (after a running supply) or back; returns their ids
+        and whether the city's alert changed."""
+        central = self.central
+        cps = [cp for cp in central.cps.values() if cp.city == city]
+        changed = central.city_alerts.get(city, False) != alert  # a first report of normal weather changes nothing
+        central.city_alerts[city] = alert
+        reason = f"{celsius:g} °C in {city}" if celsius is not None else f"weather alert in {city}"
+        for cp in cps:
+            if celsius is not None and cp.celsius != celsius:
+                cp.celsius = celsius
+                central.publisher.refresh(cp)
+            if alert:
+                self.weather_hold(cp.id, reason)
+            else:
+                self.weather_release(cp.id)
+        return sorted(cp.id for cp in cps), changed
+
     def weather_hold(self, cp_id, reason):
         central = self.central
         cp = central.cps.get(cp_id)

@@ -21,13 +21,14 @@ class ConsoleApp:
     """
 
     def __init__(self, hello, send, submit=None, quit_help=None):
-        from . import central, driver, engine, monitor
+        from . import central, driver, engine, monitor, weather
 
         panels = {
             "central": central.CentralPanel,
             "engine": engine.EnginePanel,
             "monitor": monitor.MonitorPanel,
             "driver": driver.DriverPanel,
+            "weather": weather.WeatherPanel,
         }
         self.role = hello["role"]
         self.name = hello["name"]
@@ -139,12 +140,10 @@ class ConsoleApp:
         if action.command is None:
             getattr(self, f"do_{action.name}")()
             return
-        args = self.panel.args_for(action.name)
+        args = self.panel.args_for(action.name, answer) if action.ask else self.panel.args_for(action.name)
         if args is None:
-            self.status_line = ("error", "select a charging point first")
+            self.status_line = ("error", "that answer is not understood" if action.ask else "select a charging point first")
             return
-        if action.answers is not None:
-            args = {**args, action.answers: answer}
         label = action.command.replace(".", " ")
         self.pending += 1
         self.status_line = ("dim", f"{label}: sent, waiting for the answer…")

@@ -54,5 +54,5 @@ class EnginePanel:
         lines.append(urwid.Divider("─"))
         return urwid.Pile([("pack", urwid.Pile(lines)), ("weight", 1, widgets.messages(self.app.tree.get("messages")))])
 
-    def args_for(self, action):
-        return {}
+    def args_for(self, action, answer=None):
+        return {"driver": answer} if action == "supply" else {}

@@ -14,8 +14,7 @@ class Action:
     help: str
     command: str | None = None  # the control command it sends; None: a panel-local action
     confirm: str | None = None  # a question to answer "y" to first
-    ask: str | None = None  # a question whose typed answer (Enter ends it) fills the argument ``answers``
-    answers: str | None = None
+    ask: str | None = None  # a question whose typed answer (Enter ends it) the panel turns into arguments
 
 
 COMMON = (
@@ -43,10 +42,13 @@ ACTIONS = {
             "request a supply from this CP (manual; asks for the driver)",
             "engine.supply",
             ask="Driver id to charge it to (Enter alone: a walk-in):",
-            answers="driver",
         ),
     ),
     "monitor": COMMON,
+    "weather": (
+        *COMMON,
+        Action("limits", "set the temperature range (asks for MIN MAX)", "weather.limits", ask="Limits in °C, MIN MAX:"),
+    ),
     "driver": (
         *COMMON,
         Action("request", "request a supply at the selected CP", "driver.request"),
@@ -58,6 +60,7 @@ KEYS = {
     "central": {"s": "stop", "r": "resume", "S": "stop_all", "R": "resume_all", "f": "filter", "?": "help", "q": "quit"},
     "engine": {"p": "plug", "u": "unplug", "f": "fault", "r": "recover", "m": "supply", "?": "help", "q": "quit"},
     "monitor": {"?": "help", "q": "quit"},
+    "weather": {"l": "limits", "?": "help", "q": "quit"},
     "driver": {"r": "request", "enter": "request", "c": "cancel", "?": "help", "q": "quit"},
 }
 

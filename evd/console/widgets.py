@@ -17,7 +17,7 @@ def cp_tile(cp):
     lines = [
         f"{cp['id']}",
         f"{(cp.get('location') or '')[: TILE_WIDTH - 4]}",
-        f"{cp.get('price_eur_kwh') or 0:.2f} €/kWh",
+        f"{cp.get('price_eur_kwh') or 0:.2f} €/kWh" + (f" · {cp['celsius']:g} °C" if cp.get("celsius") is not None else ""),
         f"{state}",
     ]
     if state == "SUPPLYING" and cp.get("driver"):

@@ -53,16 +53,12 @@ def _tokens(daemon):
 
 
 def weather_alert(daemon, city, alert, celsius, source):
-    """POST /api/weather_alert (R22): the city's CPs out of service after their running supply, or back."""
-    network = network_of(daemon)
-    cps = [cp.id for cp in network.charging_points() if cp.city == city]
-    reason = f"{celsius:g} °C in {city}" if celsius is not None else f"weather alert in {city}"
-    for cp_id in cps:
-        if alert:
-            network.weather_hold(cp_id, reason)
-        else:
-            network.weather_release(cp_id)
-    daemon.audit("STATUS", source, "weather alert", "on" if alert else "off", city=city, celsius=celsius, cps=cps)
+    """POST /api/weather_alert (R22): the city's CPs out of service after their running supply, or back.
+
+    EV_W posts every change of a reading and each city again now and then: only a change of alert is audited."""
+    cps, changed = network_of(daemon).weather_report(city, alert, celsius)
+    if changed:
+        daemon.audit("STATUS", source, "weather alert", "on" if alert else "off", city=city, celsius=celsius, cps=cps)
     return {"city": city, "alert": alert, "cps": cps}
 
 

@@ -27,9 +27,10 @@ class Node:
         config = {"name": name, **config, "control": {"socket": str(self.socket)}}
         self.path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.process = None
+        self.env = None  # the process's environment, when not the test's own
 
     def start(self, wait=True):
-        self.process = EvdProcess(self.path, self.network.root / "log" / f"{self.name}.log").start()
+        self.process = EvdProcess(self.path, self.network.root / "log" / f"{self.name}.log", env=self.env).start()
         if wait:
             self.process.wait_ready(self.socket)
         return self
@@ -121,6 +122,11 @@ class Network:
 
     def driver(self, driver_id, **options):
         return self._add(f"driver-{driver_id}", {"role": "driver", "driver": {"id": driver_id, **options}})
+
+    def weather(self, **section):
+        """EV_W, talking to this network's central API (its token: ``token_file`` in ``section``)."""
+        section = {"central": f"http://127.0.0.1:{self.api_port}", "interval": "200ms", "sync_interval": "1s", **section}
+        return self._add("weather", {"role": "weather", "weather": section})
 
     def start_all(self, names=None):
         for name in names or list(self.nodes):

@@ -106,56 +106,6 @@ def test_plugins_can_be_turned_off_in_config(local_network):
     assert central.evctl_json("cp", "list") == []
 
 
-def test_weather_stops_a_cp_only_after_its_running_supply(local_network, short_tmp):
-    net = local_network
-    weather = short_tmp / "weather.yaml"
-    weather.write_text("Alicante: 21\n")
-    central = net.central()
-    central.path.write_text(
-        central.path.read_text() + f"weather: {{enabled: true, source: file, file: {weather}, interval: 200ms, max_celsius: 40}}\n"
-    )
-    net.cp("A1", engine={"auto_plug": True, "kwh_per_tick": 0.5})
-    net.cp("A2")
-    driver = net.driver("D1")
-    net.start_all()
-    net.wait_all("ACTIVE", ["A1", "A2"])
-    driver.evctl_json("driver", "request", "A1", "--kwh", "3")
-    net.wait_state("A1", "SUPPLYING")
-    weather.write_text("Alicante: 46\n")  # a heat wave starts in the middle of the supply
-    net.wait_state("A2", "STOPPED", timeout=10)
-    assert net.state_of("A1") == "SUPPLYING"
-    wait_for(lambda: net.tickets("D1"), timeout=30, message="the supply to finish")
-    assert net.tickets("D1")[0]["status"] == "COMPLETED"  # not interrupted by the weather
-    net.wait_state("A1", "STOPPED", timeout=10)
-    assert central.call("status") and any("46 °C in Alicante" in (t.get("detail") or "") for t in _tiles(central))
-    denied = driver.evctl("--json", "driver", "request", "A2", "--wait")
-    assert denied.returncode == 4 and "46 °C in Alicante" in json.loads(denied.stdout)["reason"]
-    central.evctl_json("cp", "stop", "A2")  # an operator stops A2 meanwhile
-    weather.write_text("Alicante: 22\n")
-    net.wait_state("A1", "ACTIVE", timeout=10)
-    assert net.state_of("A2") == "STOPPED"  # the operator's stop stands
-    actions = [(r["action"], r["parameters"].get("cp")) for r in audit(central)]
-    assert ("out of service", "A1") in actions and ("back in service", "A1") in actions
-
-
-def _tiles(central):
-    with ControlClient(central.socket) as client:
-        client.send("watch")
-        return list(client.read_event(5)["state"]["cps"].values())
-
-
-def test_weather_source_failing_keeps_states(local_network, short_tmp):
-    net = local_network
-    central = net.central()
-    missing = short_tmp / "nowhere.yaml"
-    central.path.write_text(central.path.read_text() + f"weather: {{enabled: true, file: {missing}, interval: 200ms}}\n")
-    net.cp("A1")
-    net.start_all()
-    net.wait_state("A1", "ACTIVE")
-    wait_for(lambda: "weather source file failed" in central.log(), message="the failure to be logged")
-    assert net.state_of("A1") == "ACTIVE" and central.process.alive()
-
-
 def test_driver_history_comes_from_central(local_network):
     net = local_network
     net.central()

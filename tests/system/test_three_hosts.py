@@ -177,6 +177,8 @@ def test_three_hosts_provisioned_over_tls_then_the_cps_link_is_cut_and_restored(
         for cp in CPS:
             assert (short_tmp / "cps-state" / f"{cp}.cred").read_text().strip()  # got over HTTPS, never copied
         start("drivers")
+        # Drivers too are registered through the API: central serves no other (central.open_drivers: false).
+        assert [d["id"] for d in evctl_json(sockets["central"], "drivers")] == ["D1", "D2"]
         wait_for(lambda: states() == dict.fromkeys(CPS, "ACTIVE"), timeout=60, message=f"three ACTIVE CPs across hosts ({states()})")
         audit = evctl_json(sockets["central"], "audit", "--limit", "200")
         issued = [r for r in audit if r["action"] == "command cp.register"]

@@ -53,6 +53,8 @@ def test_demo_supplies_unattended_and_ctrl_c_leaves_no_process(short_tmp):
 
         wait_for(progress, timeout=30, interval=0.5, message="4 connected CPs and a completed supply")
         assert len(_evd_pids() - before) == 10  # central, 4 engines, 4 monitors, 1 driver
+        with ControlClient(socket, timeout=2) as client:  # its driver is registered, and the only one served
+            assert [d["id"] for d in client.call("drivers.list")] == ["D1"]
     finally:
         demo.send_signal(signal.SIGINT)
         output, _ = demo.communicate(timeout=30)

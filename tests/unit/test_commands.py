@@ -27,7 +27,7 @@ def test_every_command_parses_and_appears_in_help():
         argv = list(spec.words)
         for arg in spec.args:
             if arg.positional and arg.nargs is None:
-                argv.append("X")
+                argv.append("1" if arg.type is float else "X")
             elif arg.required:
                 argv += [arg.name, "1"]
         if spec.one_of:

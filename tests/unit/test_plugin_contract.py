@@ -15,8 +15,8 @@ from evd.daemon import Daemon
 from evd.pluginmanager import command_table, load_plugins
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-EXTRAS = ("registry", "crypto", "audit", "weather", "metrics")  # central's extras, as plugins
-ROLES = ("central", "engine", "monitor", "driver")
+EXTRAS = ("registry", "crypto", "audit", "metrics")  # central's extras, as plugins
+ROLES = ("central", "engine", "monitor", "driver", "weather")
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,7 @@ def built_daemon(plugins, role, tmp_path):
         "engine": {"journal": str(tmp_path / "engine.journal")},
         "monitor": {"cp_id": "CP1"},
         "driver": {"id": "D1"},
+        "weather": {"source": "file", "file": str(tmp_path / "temperatures.yaml")},
     }
     tree = {
         "name": f"test-{role}",
