@@ -10,6 +10,7 @@
 # evcharging user and group, the systemd units, and the configs under /etc/evcharging, then
 # enables and starts the role's instances. With --configs-only it installs nothing and
 # starts nothing (it uses evd from --bin DIR): the three-host test runs it so, without systemd.
+# With --no-register, cps and drivers write their configs without asking central anything.
 #
 # central makes the site's CA and central's certificate (TLS on the CP link and the API),
 # puts the CA and a provisioning API token into --share DIR (default: .site in this checkout,
@@ -27,7 +28,7 @@ case "$role" in central|token|cps|drivers) ;; -h|--help) usage 0 ;; *) echo "pro
 here=$(cd "$(dirname "$0")/.." && pwd)
 central_ip="" cps="ALC1,ALC3,MAD2" drivers="D1,D2" requests="D1=ALC1,ALC3,MAD2"
 etc=/etc/evcharging state=/var/lib/evcharging source=$here configs_only=0 start=1
-share=$here/.site bin=/opt/evcharging/bin
+share=$here/.site bin=/opt/evcharging/bin register=1
 kafka_port=9092 central_port=7000 api_port=8443
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
         --source) source=$2; shift 2 ;;
         --bin) bin=$2; shift 2 ;;
         --configs-only) configs_only=1; shift ;;
+        --no-register) register=0; shift ;;
         --no-start) start=0; shift ;;
         -h|--help) usage 0 ;;
         *) echo "provision.sh: unknown option '$1'" >&2; usage ;;
@@ -183,7 +185,7 @@ issue_token() {
 
 # The site CA and the provisioning token, from the share central filled.
 take_site_files() {
-    [ -s "$share/ca.pem" ] && [ -s "$share/provision.token" ] ||
+    [ -s "$share/ca.pem" ] && { [ -s "$share/provision.token" ] || [ "$register" = 0 ]; } ||
         fail "no site CA or token in $share: provision central first (it puts ca.pem and provision.token there)"
     mkdir -p "$state" "$etc"
     install -m 0644 "$share/ca.pem" "$etc/ca.pem"
@@ -196,6 +198,7 @@ central_api() {
 
 # Register one driver at central (R26), unless it is already.
 register_driver() {
+    [ "$register" = 1 ] || return 0
     local listed
     listed=$(central_api --json drivers list) || fail "cannot list central's drivers"
     if ! "$bin/python" -c 'import json, sys; sys.exit(sys.argv[1] not in {d["id"] for d in json.loads(sys.argv[2])})' "$1" "$listed"; then
@@ -207,6 +210,7 @@ register_driver() {
 # Register one CP through central's HTTPS API and keep its credential (once: a new one revokes the old).
 register_cp() {
     local id=$1 credential_file=$state/$1.cred answer
+    [ "$register" = 1 ] || return 0
     [ -s "$credential_file" ] && return 0
     answer=$(central_api --json cp register "$id" --location "$2" --price "$3" --city "$4") || fail "cannot register $id with central"
     (umask 077 && "$bin/python" -c 'import json, sys; print(json.load(sys.stdin)["credential"])' <<< "$answer" > "$credential_file")

@@ -46,6 +46,9 @@ def build_parser():
         help="where configs, sockets, databases and logs go, kept after the demo; a previous demo's state and logs there are cleared, "
         "so each demo starts fresh (default: a new temporary directory, removed when the demo stops)",
     )
+    demo.add_argument(
+        "--weather", metavar="FILE", help="also run EV_W, the weather station, reading city: °C from FILE (edit it while the demo runs)"
+    )
     demo.add_argument("--attach", action="store_true", help="open central's panel in this terminal; quitting it stops the demo")
 
     commands.add_parser(
@@ -117,7 +120,7 @@ def cmd_plugins(args):
 def cmd_demo(args):
     from . import demo
 
-    return demo.run(args.cps, args.drivers, args.dir, args.attach)
+    return demo.run(args.cps, args.drivers, args.dir, args.attach, args.weather)
 
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "demo": cmd_demo, "plugins": cmd_plugins}

@@ -45,6 +45,9 @@ def sample_cps(count):
     return cps
 
 
+API_PORT = 8080  # central's API and web panel, when free (api.listen's default)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,8 +55,10 @@ def free_port():
 
 
 class Demo:
-    def __init__(self, folder, cps=4, drivers=1, tick="1s", kwh=5):
+    def __init__(self, folder, cps=4, drivers=1, tick="1s", kwh=5, weather=None):
         self.dir = pathlib.Path(folder).resolve()
+        self.weather = pathlib.Path(weather).resolve() if weather else None  # EV_W's temperatures file
+        self.api_port = API_PORT if _port_free(API_PORT) else free_port()
         self.cps = sample_cps(cps)
         self.drivers = [f"D{n}" for n in range(1, drivers + 1)]
         self.tick = tick
@@ -103,6 +108,7 @@ class Demo:
                     "database": str(self.dir / "state" / "central.db"),
                     "open_drivers": False,
                 },
+                "api": {"listen": f"127.0.0.1:{self.api_port}"},
             },
         )
         for cp_id, location, city, price in self.cps:
@@ -155,7 +161,27 @@ class Demo:
                 },
             )
             names.append(f"driver-{driver}")
+        if self.weather is not None:
+            self._dump(
+                "weather.yaml",
+                {
+                    "name": "weather",
+                    "role": "weather",
+                    "control": {"socket": str(self.dir / "run" / "weather.sock")},
+                    "weather": {
+                        "central": self.api_url,
+                        "token_file": str(self.dir / "state" / "weather.token"),  # issued once central answers
+                        "source": "file",
+                        "file": str(self.weather),
+                    },
+                },
+            )
+            names.append("weather")
         return names
+
+    @property
+    def api_url(self):
+        return f"http://127.0.0.1:{self.api_port}"
 
     def _dump(self, name, data):
         (self.dir / name).write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
@@ -177,7 +203,9 @@ class Demo:
 
     def stop(self):
         order = (
-            [n for n in self.procs if n.startswith("driver")] + [n for n in self.procs if n.startswith(("monitor", "engine"))] + ["central"]
+            [n for n in self.procs if n.startswith(("driver", "weather"))]
+            + [n for n in self.procs if n.startswith(("monitor", "engine"))]
+            + ["central"]
         )
         for name in order:
             proc = self.procs.get(name)
@@ -213,10 +241,21 @@ class Demo:
                     for driver in self.drivers:
                         if driver not in registered:
                             client.call("drivers.add", {"id": driver})
+                    if self.weather is not None:
+                        self._weather_token(client)
                 return True
             except EvdError:
                 time.sleep(0.1)
         return False
+
+    def _weather_token(self, client):
+        """An API token for the demo's EV_W, in the file its configuration names."""
+        if any(t["name"] == "weather" and not t["revoked_at"] for t in client.call("api.token.list")):
+            client.call("api.token.revoke", {"name": "weather"})
+        token = client.call("api.token.add", {"name": "weather"})["token"]
+        path = self.dir / "state" / "weather.token"
+        path.write_text(token + "\n")
+        path.chmod(0o600)
 
     def dead(self):
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
@@ -234,11 +273,13 @@ def _answers(socket_path):
         probe.close()
 
 
-def run(cps, drivers, folder=None, attach=False):
+def run(cps, drivers, folder=None, attach=False, weather=None):
     if cps < 1 or drivers < 0:
         raise UsageError("--cps must be at least 1 and --drivers at least 0")
+    if weather is not None and not pathlib.Path(weather).is_file():
+        raise UsageError(f"--weather: no such file {weather} (a YAML mapping of city to °C, such as 'Alicante: 21')")
     temporary = folder is None
-    demo = Demo(folder or tempfile.mkdtemp(prefix="evd-demo-"), cps, drivers)
+    demo = Demo(folder or tempfile.mkdtemp(prefix="evd-demo-"), cps, drivers, weather=weather)
     try:
         cleared = False if temporary else demo.clear_previous()
         names = demo.write()
@@ -262,7 +303,11 @@ def run(cps, drivers, folder=None, attach=False):
         demo.start(names[1:])
         print(f"  panel:  evctl -s {demo.central_socket} attach", flush=True)
         print(f"  list:   evctl -s {demo.central_socket} cp list", flush=True)
-        print(f"  web:    {_web_panel()}", flush=True)
+        print(f"  web:    {_web_panel(demo.api_url + '/')}", flush=True)
+        if weather is not None:
+            print(
+                f"  EV_W:   evctl -s {demo.dir / 'run' / 'weather.sock'} attach   (edit {demo.weather} to change the weather)", flush=True
+            )
         print("  Ctrl-C stops everything.", flush=True)
         if attach:
             return _attach(demo)
@@ -306,7 +351,16 @@ def _attach(demo):
     return console.main(str(demo.central_socket), quit_help="quit: stops the whole demo")
 
 
-def _web_panel(url="http://127.0.0.1:8080/"):
+def _port_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _web_panel(url):
     """Where central's web panel is (api.listen's default), if central serves it there."""
     import urllib.request
 
@@ -316,4 +370,4 @@ def _web_panel(url="http://127.0.0.1:8080/"):
                 return f"{url} (central's web panel; its API under {url}api/)"
     except (OSError, ValueError):
         pass
-    return "not served: port 8080 is taken (see central's log)"
+    return f"not served yet at {url} (see central's log)"

@@ -13,7 +13,7 @@ COMMANDS = [
         ("cp", "list"),
         "every charging point and its state",
         role="central",
-        columns=("id", "state", "location", "price_eur_kwh", "driver", "kwh", "eur", "reason"),
+        columns=("id", "state", "location", "price_eur_kwh", "celsius", "driver", "kwh", "eur", "reason"),
     ),
     CommandSpec(
         ("cp", "stop"),

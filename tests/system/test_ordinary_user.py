@@ -222,12 +222,21 @@ def _logs(home):
     return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')}" for log in sorted(home.glob("*.log")))
 
 
-def test_the_four_commands_as_an_ordinary_user_end_to_end(user, home, kafka_bootstrap):
-    central_port, engine_port = free_port(), free_port()
+def test_the_five_commands_as_an_ordinary_user_end_to_end(user, home, kafka_bootstrap):
+    central_port, engine_port, api_port = free_port(), free_port(), free_port()
     commands = {
-        "central": ["EV_Central", central_port, kafka_bootstrap],
+        "central": ["EV_Central", central_port, kafka_bootstrap, "--set", f"api.listen=127.0.0.1:{api_port}"],
         "engine": ["EV_CP_E", kafka_bootstrap, engine_port],
-        "monitor": ["EV_CP_M", f"127.0.0.1:{engine_port}", f"127.0.0.1:{central_port}", "ALC1", "C/ Italia 5", "0.54"],
+        "monitor": [
+            "EV_CP_M",
+            f"127.0.0.1:{engine_port}",
+            f"127.0.0.1:{central_port}",
+            "ALC1",
+            "C/ Italia 5",
+            "0.54",
+            "--set",
+            "monitor.city=Alicante",
+        ],
         "driver": ["EV_Driver", kafka_bootstrap, "D1"],
     }
     terminals = {}
@@ -252,6 +261,19 @@ def test_the_four_commands_as_an_ordinary_user_end_to_end(user, home, kafka_boot
             return json.loads(as_user(user, home, "evctl", "-n", "driver-D1", "--json", "status").stdout)["central_reachable"]
 
         wait_for(central_reachable, timeout=30, interval=0.5, message="central reachable from the driver")
+        # EV_W, the fifth: its token from central, its temperatures from a file of the user's.
+        token = json.loads(as_user(user, home, "evctl", "-n", "central", "--json", "api", "token", "add", "weather").stdout)["token"]
+        for name, text in (("weather.token", token), ("temperatures.yaml", "Alicante: 21")):
+            (home / name).write_text(text + "\n")
+            os.chown(home / name, user.pw_uid, user.pw_gid)
+        commands["weather"] = ["EV_W", f"http://127.0.0.1:{api_port}", home / "weather.token", home / "temperatures.yaml"]
+        terminals["weather"] = Terminal(commands["weather"], user, home)
+
+        def celsius_shown():
+            result = as_user(user, home, "evctl", "-n", "central", "--json", "cp", "list")
+            return result.returncode == 0 and json.loads(result.stdout)[0]["celsius"] == 21
+
+        wait_for(celsius_shown, timeout=30, interval=0.5, message="EV_W's temperature for ALC1 at central")
         request = subprocess.Popen(
             [str(BIN / "evctl"), "-n", "driver-D1", "--json", "driver", "request", "ALC1", "--kwh", "2", "--wait"],
             user=user.pw_uid,
