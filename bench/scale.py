@@ -59,7 +59,7 @@ try:  # R20: central may hand each CP a key, and then takes only sealed telemetr
     from evd.plugins import crypto
 except ImportError:
     crypto = None
-from .procs import CpuMeter, EvdNode, Processes, log_errors, memory_mb, read_topic_kafka, read_topic_local
+from .procs import CpuMeter, EvdNode, Processes, children_of, log_errors, memory_mb, read_topic_kafka, read_topic_local
 from .support import (
     TansuBroker,
     check_bootstrap,
@@ -532,6 +532,8 @@ def central_config(args, root, prefix, where, port, api_port):
     else:
         transport["path"] = str(where["path"])
     section = {"listen": f"127.0.0.1:{port}", "database": str(root / "state" / "central.db"), "heartbeat_timeout": args.heartbeat_timeout}
+    if args.link_workers:
+        section["link_workers"] = args.link_workers
     if args.link_tls:
         pki.make_ca(root / "pki")
         cert = pki.issue(root / "pki", "central", ["127.0.0.1"])
@@ -578,6 +580,7 @@ class Sampler:
         self.bench = CpuMeter(os.getpid())
         self.broker = CpuMeter(broker_pid) if broker_pid else None
         self.monitors = None  # the bench's monitors' process
+        self.workers = []  # CpuMeters of central's link workers, from the last mark
 
     def set_central(self, pid):
         self.pid = pid
@@ -587,12 +590,17 @@ class Sampler:
         for meter in (self.central, self.bench, self.broker, self.monitors):
             if meter is not None:
                 meter.mark()
+        self.workers = [CpuMeter(pid) for pid in children_of(self.pid)]  # central's link workers
 
     def read(self):
         rss, peak = memory_mb(self.pid)
+        workers = self.workers
+        worker_rss = [memory_mb(meter.pid)[0] or 0 for meter in workers]
         return {
             "central_cpu_pct": self.central.percent(),
             "central_rss_mb": round(rss, 1) if rss else None,
+            "central_workers_cpu_pct": round(sum(m.percent() or 0 for m in workers), 1) if workers else None,
+            "central_all_rss_mb": round((rss or 0) + sum(worker_rss), 1) if rss else None,
             "central_rss_peak_mb": round(peak, 1) if peak else None,
             "bench_cpu_pct": self.bench.percent(),
             "bench_monitors_cpu_pct": self.monitors.percent() if self.monitors else None,
@@ -1043,6 +1051,7 @@ def run(args, stack):
         "cps": args.cps,
         "api_clients": args.api_clients,
         "link_tls": args.link_tls,
+        "link_workers": args.link_workers,
         "transport": args.transport,
         "seconds": args.seconds,
         "request_rate": args.request_rate,
@@ -1122,6 +1131,7 @@ def parse_args(argv):
         metavar="N",
         help="N clients polling /api/charging_points each second, plus one /api/events listener, in the window",
     )
+    parser.add_argument("--link-workers", type=int, default=0, metavar="N", help="central.link_workers: the monitors' links in N processes")
     parser.add_argument("--link-tls", action="store_true", help="central.tls required: every monitor connects inside TLS")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="central's log level")
     parser.add_argument(

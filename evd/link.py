@@ -294,13 +294,14 @@ async def open_link(host, port, handler, *, tls=None, **link_options):
     return link
 
 
-async def serve(host, port, handler, on_link, *, name="peer", tls=None, tls_required=False, on_refused=None, **link_options):
+async def serve(host, port, handler, on_link, *, name="peer", sock=None, tls=None, tls_required=False, on_refused=None, **link_options):
     """Accept framed connections and call ``on_link(link)`` for each.
 
     If ``on_link`` returns an awaitable, the connection is closed when it finishes; otherwise
     the link stays open until either side closes it (``link.when_closed`` tells when).
     With a server context ``tls``, clients may speak TLS (or must, with ``tls_required``) on the
-    same port; ``on_refused(peer, reason)`` hears of each connection turned away.
+    same port; ``on_refused(peer, reason)`` hears of each connection turned away. With ``sock``,
+    accept on that listening socket instead of binding ``host``:``port``.
     """
     running = set()
 
@@ -322,8 +323,16 @@ async def serve(host, port, handler, on_link, *, name="peer", tls=None, tls_requ
             task.add_done_callback(running.discard)
 
     if tls is None:
+        if sock is not None:
+            return await asyncio.get_running_loop().create_server(accepted, sock=sock)
         return await asyncio.get_running_loop().create_server(accepted, host, port, reuse_address=True)
-    return TlsListener(host, port, accepted, tls, required=tls_required, on_refused=on_refused, name=name)
+    return TlsListener(sock or listening_socket(host, port), accepted, tls, required=tls_required, on_refused=on_refused, name=name)
+
+
+def listening_socket(host, port):
+    """A bound, listening TCP socket (IPv6 when ``host`` is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=1024)
 
 
 async def _while_open(link, pending, name):

@@ -84,10 +84,8 @@ class TlsListener:
     Like asyncio's Server, it has ``sockets`` and ``close()``.
     """
 
-    def __init__(self, host, port, protocol_factory, context, *, required, on_refused=None, name="peer"):
+    def __init__(self, listener, protocol_factory, context, *, required, on_refused=None, name="peer"):
         _smaller_read_buffers()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        listener = socket.create_server((host, port), family=family, backlog=1024)
         listener.setblocking(False)
         self.sockets = [listener]
         self._factory, self._context, self._required = protocol_factory, context, required

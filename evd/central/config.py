@@ -24,6 +24,8 @@ class CentralConfig:
     default_price: float = attrs.field(default=0.50, validator=non_negative)
     max_kwh: float = attrs.field(default=500.0, validator=positive)
     tls: LinkTls = attrs.field(factory=LinkTls)  # TLS on the monitors' link (DESIGN.md §6)
+    #: Worker processes for the monitors' links (framing, ACKs, heartbeats); 0: on central's own loop.
+    link_workers: int = attrs.field(default=0, validator=non_negative)
 
     def __attrs_post_init__(self):
         if self.database is None:

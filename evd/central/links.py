@@ -123,14 +123,22 @@ class MonitorLinks:
         central.publisher.refresh(cp)
 
     def check_heartbeats(self, now):
-        """Hang up on monitors silent for longer than ``heartbeat_timeout``."""
-        central, timeout = self.central, self.central.config.heartbeat_timeout
-        for cp in central.cps.values():
-            if cp.link is not None and now - cp.last_heartbeat > timeout:
-                if cp.link.unread():
+        """Hang up on monitors silent for longer than ``heartbeat_timeout`` (a link worker's tell central itself)."""
+        timeout = self.central.config.heartbeat_timeout
+        for cp in self.central.cps.values():
+            link = cp.link
+            if link is not None and not getattr(link, "beats_elsewhere", False) and now - cp.last_heartbeat > timeout:
+                if link.unread():
                     continue  # its heartbeats wait in our own socket: central is late, not the monitor
-                central.message(f"{cp.id} DISCONNECTED (no heartbeat for {timeout})")
-                central.daemon.audit("INCIDENT", cp.id, "disconnected", "heartbeat timeout")
-                link, cp.link, cp.health = cp.link, None, "UNKNOWN"
-                link.close()
-                central.publisher.refresh(cp)
+                self.silent(cp)
+
+    def silent(self, cp):
+        """``cp``'s monitor sent no heartbeat for ``heartbeat_timeout``: DISCONNECTED, and hang up."""
+        central = self.central
+        if cp.link is None:
+            return
+        central.message(f"{cp.id} DISCONNECTED (no heartbeat for {central.config.heartbeat_timeout})")
+        central.daemon.audit("INCIDENT", cp.id, "disconnected", "heartbeat timeout")
+        link, cp.link, cp.health = cp.link, None, "UNKNOWN"
+        link.close()
+        central.publisher.refresh(cp)

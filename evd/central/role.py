@@ -21,6 +21,7 @@ from evd.tls import server_context
 
 from .charging_point import ChargingPoint
 from .drivers import Drivers
+from .link_workers import LinkWorkers
 from .links import MonitorLinks
 from .network import Network
 from .operator import Operator
@@ -69,10 +70,14 @@ class Central(Role):
         bus.subscribe("driver.requests", self.requests.on_request, group=f"{group}-requests", eager=True)
         bus.subscribe("cp.telemetry", self.supplies.on_telemetry, group=group, eager=True)
         try:
-            self._server = await serve(
-                cfg.listen.host, cfg.listen.port, self.links.received, self.links.connected, name="monitor",
-                tls=tls, tls_required=cfg.tls.required, on_refused=self.links.refused,
-            )  # fmt: skip
+            if cfg.link_workers:
+                self._server = LinkWorkers(self, cfg.link_workers)
+                await self._server.start()
+            else:
+                self._server = await serve(
+                    cfg.listen.host, cfg.listen.port, self.links.received, self.links.connected, name="monitor",
+                    tls=tls, tls_required=cfg.tls.required, on_refused=self.links.refused,
+                )  # fmt: skip
         except OSError as e:
             raise EvdError(f"cannot listen on {cfg.listen}: {os.strerror(e.errno) if e.errno else e}") from None
         self.daemon.spawn(self._housekeeping())
