@@ -11,6 +11,7 @@ and is started again; its monitors reconnect by themselves.
 
 import asyncio
 import contextlib
+import errno
 import itertools
 import json
 import logging
@@ -24,6 +25,8 @@ from evd.link import LinkError, listening_socket
 from evd.threads import Backoff
 
 log = logging.getLogger(__name__)
+
+BIND_ATTEMPTS = 30  # 3 s of retries while a dead central's workers let go of the port
 
 
 class RemoteLink:
@@ -152,7 +155,7 @@ class LinkWorkers:
         self.monitor_links = central.links
         self.name = central.daemon.name
         cfg = central.config
-        self.listener = listening_socket(cfg.listen.host, cfg.listen.port)  # never accepted on here: the workers do
+        self.listener = None  # bound in start(); never accepted on here: the workers do
         self.worker_options = ["--heartbeat-timeout", str(float(cfg.heartbeat_timeout)), "--log-level", central.daemon.config.log.level]
         if cfg.tls.cert is not None:
             self.worker_options += ["--tls-cert", str(cfg.tls.cert), "--tls-key", str(cfg.tls.key or cfg.tls.cert)]
@@ -162,6 +165,16 @@ class LinkWorkers:
         self._tasks = []
 
     async def start(self):
+        listen = self.central.config.listen
+        for attempt in range(BIND_ATTEMPTS):
+            try:
+                self.listener = listening_socket(listen.host, listen.port)
+                break
+            except OSError as e:
+                # The workers of a central killed a moment ago may hold the port for a few ms more.
+                if e.errno != errno.EADDRINUSE or attempt == BIND_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.1)
         for worker in self.workers:
             reader = await worker.start()
             self._tasks.append(asyncio.ensure_future(self._supervise(worker, reader)))
@@ -186,4 +199,5 @@ class LinkWorkers:
             if worker.process is not None and worker.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.process.pid, signal.SIGTERM)
-        self.listener.close()
+        if self.listener is not None:
+            self.listener.close()
