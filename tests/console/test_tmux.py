@@ -38,14 +38,19 @@ def test_stop_a_cp_from_the_central_panel(short_tmp):
             message="4 ACTIVE tiles on screen",
         )
         assert capture(session).splitlines()[0].rstrip().endswith(" connected")  # the header's link state, not a word inside DISCONNECTED
-        subprocess.run(["tmux", "send-keys", "-t", session, "s"], check=True)  # the focused tile: the first CP
+        # The focused tile: the first CP drawn (the first to register, which need not be ALC1).
+        subprocess.run(["tmux", "send-keys", "-t", session, "s"], check=True)
+
+        def stopped():
+            return [cp["id"] for cp in json.loads(evctl(sock, "--json", "cp", "list").stdout) if cp["state"] == "STOPPED"]
+
+        (focused,) = wait_for(stopped, timeout=10, message="the focused CP stopped")
         wait_for(
-            lambda: tiles(capture(session).splitlines())["ALC1"][3:5] == ["STOPPED", "Out of Order"],
+            lambda: tiles(capture(session).splitlines())[focused][3:5] == ["STOPPED", "Out of Order"],
             timeout=10,
-            message="Out of Order on ALC1's own tile",
+            message=f"Out of Order on {focused}'s own tile",
         )
-        cps = {cp["id"]: cp for cp in json.loads(evctl(sock, "--json", "cp", "list").stdout)}
-        assert cps["ALC1"]["state"] == "STOPPED"
+        assert [cp for cp, tile in tiles(capture(session).splitlines()).items() if tile[3] == "STOPPED"] == [focused]
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         wait_for(
             lambda: subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0,
