@@ -182,19 +182,6 @@ def memory_mb(pid):
     return values.get("VmRSS"), values.get("VmHWM")
 
 
-def children_of(pid):
-    """The pids of ``pid``'s child processes (central's link workers)."""
-    found = []
-    for entry in pathlib.Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue
-    return found
-
-
 class CpuMeter:
     """CPU use of a process between two marks, as a percentage of one core."""
 

@@ -52,6 +52,7 @@ import time
 from evd import messages, pki
 from evd.bus import OUTBOX_LIMIT
 from evd.money import cost
+from evd.testing import children_of
 
 from .bus import machine
 
@@ -59,7 +60,7 @@ try:  # R20: central may hand each CP a key, and then takes only sealed telemetr
     from evd.plugins import crypto
 except ImportError:
     crypto = None
-from .procs import CpuMeter, EvdNode, Processes, children_of, log_errors, memory_mb, read_topic_kafka, read_topic_local
+from .procs import CpuMeter, EvdNode, Processes, log_errors, memory_mb, read_topic_kafka, read_topic_local
 from .support import (
     TansuBroker,
     check_bootstrap,

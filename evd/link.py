@@ -37,7 +37,28 @@ class LinkError(Exception):
     """The link is closed or the peer did not acknowledge."""
 
 
-class Link(asyncio.Protocol):
+class ClosingCallbacks:
+    """``when_closed`` and the calling of its callbacks, once: a Link, and central's view of a
+    link held by a link worker (evd.central.link_workers.RemoteLink). Needs ``closed`` (an
+    asyncio.Event), ``_close_callbacks`` (a list), ``name`` and ``peer``."""
+
+    def when_closed(self, callback):
+        """Call ``callback(link)`` once the link closes (at once if it already has)."""
+        if self.closed.is_set():
+            callback(self)
+        else:
+            self._close_callbacks.append(callback)
+
+    def _call_close_callbacks(self):
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("%s %s: close callback failed", self.name, self.peer)
+
+
+class Link(ClosingCallbacks, asyncio.Protocol):
     """One framed connection, as an asyncio protocol: no reader task and no queue per connection.
 
     Messages are handed to ``handler(link, opcode, fields)`` in order, straight from
@@ -209,13 +230,6 @@ class Link(asyncio.Protocol):
 
     # -- closing --------------------------------------------------------------------------------
 
-    def when_closed(self, callback):
-        """Call ``callback(link)`` once the link closes (at once if it already has)."""
-        if self.closed.is_set():
-            callback(self)
-        else:
-            self._close_callbacks.append(callback)
-
     def unread(self):
         """Bytes the peer has sent that we have not read yet (the kernel's count)."""
         sock = self.transport.get_extra_info("socket") if self.transport is not None else None
@@ -252,12 +266,7 @@ class Link(asyncio.Protocol):
             self._answer.set_result(False)
         if self._handling is not None:
             self._handling.cancel()
-        callbacks, self._close_callbacks = self._close_callbacks, []
-        for callback in callbacks:
-            try:
-                callback(self)
-            except Exception:
-                log.exception("%s %s: close callback failed", self.name, self.peer)
+        self._call_close_callbacks()
 
 
 async def _within(future, timeout, default):

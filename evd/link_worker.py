@@ -45,8 +45,7 @@ class Worker:
         self.sends = set()  # tasks sending central's frames (held: the loop keeps only weak references)
 
     def tell(self, **message):
-        if not self.writer.is_closing():
-            self.writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        write_line(self.writer, message)
 
     # -- monitors ---------------------------------------------------------------------------
 
@@ -105,6 +104,12 @@ class Worker:
             link.registered, link.health, link.silent = True, None, False
             link.beat_at = time.monotonic()
         self.tell(t="sent", n=message["n"], ok=True)
+
+
+def write_line(writer, message):
+    """One message of the channel between central and a worker: a JSON line (nothing once it is closing)."""
+    if not writer.is_closing():
+        writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
 
 
 async def run(args):

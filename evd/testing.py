@@ -163,6 +163,19 @@ def make_transport(kind, prefix, *, bootstrap=None, path=None, name="test", part
     return cls(StandaloneDaemon(_Config(TransportConfig(kind=kind, topic_prefix=prefix, options=options)), name=name))
 
 
+def children_of(pid):
+    """The pids of ``pid``'s child processes (central's link workers, say), from /proc."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+    return found
+
+
 def new_prefix(stem="t"):
     """A topic prefix of its own, so that runs sharing a broker never see each other's records."""
     return f"{stem}{uuid.uuid4().hex[:10]}"

@@ -21,7 +21,8 @@ import socket
 import subprocess
 import sys
 
-from evd.link import LinkError, listening_socket
+from evd.link import ClosingCallbacks, LinkError, listening_socket
+from evd.link_worker import write_line
 from evd.threads import Backoff
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,11 @@ log = logging.getLogger(__name__)
 BIND_ATTEMPTS = 30  # 3 s of retries while a dead central's workers let go of the port
 
 
-class RemoteLink:
+class RemoteLink(ClosingCallbacks):
     """A monitor's connection held by a worker, as MonitorLinks uses a Link."""
 
     beats_elsewhere = True  # its worker times its heartbeats out (the "silent" message)
+    name = "monitor"
 
     def __init__(self, worker, conn, peer):
         self.worker, self.conn, self.peer = worker, conn, peer
@@ -44,12 +46,6 @@ class RemoteLink:
             raise LinkError(f"link to {self.peer} is closed")
         if not await self.worker.send(self.conn, opcode, [str(f) for f in fields]):
             raise LinkError(f"{self.peer} did not acknowledge {opcode}")
-
-    def when_closed(self, callback):
-        if self.closed.is_set():
-            callback(self)
-        else:
-            self._close_callbacks.append(callback)
 
     def unread(self):
         return 0  # the worker looks at its own socket before it calls a monitor silent
@@ -65,12 +61,7 @@ class RemoteLink:
         if self.closed.is_set():
             return
         self.closed.set()
-        callbacks, self._close_callbacks = self._close_callbacks, []
-        for callback in callbacks:
-            try:
-                callback(self)
-            except Exception:
-                log.exception("monitor %s: close callback failed", self.peer)
+        self._call_close_callbacks()
 
 
 class Worker:
@@ -137,8 +128,8 @@ class Worker:
             links.refused(message["peer"], message["reason"])
 
     def order(self, **message):
-        if self.writer is not None and not self.writer.is_closing():
-            self.writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        if self.writer is not None:
+            write_line(self.writer, message)
 
     async def send(self, conn, opcode, fields):
         n = next(self.numbers)

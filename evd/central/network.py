@@ -1,5 +1,5 @@
-"""The declared interface of central for its extras (registry, crypto, audit, weather, metrics, and
-the HTTP API and OCPP endpoint to come): what they may read and change, and nothing else.
+"""The declared interface of central for its extras (registry, crypto, audit, metrics, the HTTP API —
+EV_W's alerts come through it — and the OCPP endpoint to come): what they may read and change, and nothing else.
 
 A plugin gets it with :func:`network_of` and must not read central's other attributes: the
 changes go through central's own rules (a CP registered here is stored, shown and published
@@ -80,13 +80,6 @@ class Network:
     def weather_report(self, city, alert, celsius):
         """EV_W's reading of a city (R22): its CPs' temperature, out of service or back; (their ids, alert changed)."""
         return self._central.operator.weather_report(city, alert, celsius)
-
-    def weather_hold(self, cp_id, reason):
-        """Take a CP out of service for the weather (R22), after its running supply."""
-        self._central.operator.weather_hold(cp_id, reason)
-
-    def weather_release(self, cp_id):
-        self._central.operator.weather_release(cp_id)
 
     @staticmethod
     def _view(cp):

@@ -9,6 +9,7 @@ from .charging_point import CP_ID, ChargingPoint
 class Operator:
     def __init__(self, central):
         self.central = central
+        self.city_alerts = {}  # city -> whether EV_W last said it is out of range (R22)
 
     # -- control commands ---------------------------------------------------------------------
 
@@ -103,8 +104,8 @@ class Operator:
         and whether the city's alert changed."""
         central = self.central
         cps = [cp for cp in central.cps.values() if cp.city == city]
-        changed = central.city_alerts.get(city, False) != alert  # a first report of normal weather changes nothing
-        central.city_alerts[city] = alert
+        changed = self.city_alerts.get(city, False) != alert  # a first report of normal weather changes nothing
+        self.city_alerts[city] = alert
         reason = f"{celsius:g} °C in {city}" if celsius is not None else f"weather alert in {city}"
         for cp in cps:
             if celsius is not None and cp.celsius != celsius:

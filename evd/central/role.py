@@ -36,7 +36,6 @@ class Central(Role):
         self.store = None
         self.cps = {}  # id -> ChargingPoint
         self.supplying = {}  # driver id -> the CP of its open supply, for the one-supply-per-driver rule
-        self.city_alerts = {}  # city -> whether EV_W last said it is out of range (R22)
         self.started_at = messages.now_iso()
         self.links = MonitorLinks(self)
         self.requests = Requests(self)

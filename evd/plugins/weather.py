@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 HTTP_TIMEOUT = 5.0
 OPENWEATHER = "https://api.openweathermap.org/data/2.5/weather?q={city}&units=metric&appid={key}"
 KEY_VARIABLE = "OPENWEATHER_API_KEY"
+#: What the panel says when a problem is over.
+ANSWERS_AGAIN = {
+    "source": "the weather source answers again",
+    "central": "central answers again",
+    "alerts": "central takes the alerts again",
+}
 
 
 @attrs.frozen
@@ -269,11 +275,7 @@ class Weather(Role):
             if text:
                 self.message(text)
             elif self.problems[where]:
-                self.message(
-                    {"source": "the weather source answers again", "central": "central answers again"}.get(
-                        where, "central takes the alerts again"
-                    )
-                )
+                self.message(ANSWERS_AGAIN[where])
             self.problems[where] = text
             self._publish_state()
 

@@ -9,6 +9,7 @@ import socket
 from test_link_tls import hung_up
 
 from evd import framing, pki
+from evd.testing import children_of
 
 from helpers import wait_for
 
@@ -18,15 +19,12 @@ CPS = ("W1", "W2", "W3")
 def workers_of(pid):
     """The pids of central's link worker processes."""
     found = []
-    for proc in pathlib.Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                stat = (proc / "stat").read_text()
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid and b"evd.link_worker" in cmdline:
-                found.append(int(proc.name))
+    for child in children_of(pid):
+        try:
+            if b"evd.link_worker" in pathlib.Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            continue
     return sorted(found)
 
 
