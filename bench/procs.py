@@ -60,6 +60,7 @@ class EvdNode:
         self.proc = None
         self.starts = 0
         self.nice = 0  # run at this nice value (nice(1)): lower priority than central on a shared machine
+        self.env = {}  # extra environment, e.g. EVD_DISABLE_PLUGINS
         if processes is not None:
             processes.add(self)
 
@@ -79,6 +80,7 @@ class EvdNode:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                env={**os.environ, **self.env} if self.env else None,
             )
         self.starts += 1
         return self

@@ -609,6 +609,18 @@ class Sampler:
         }
 
 
+def cpu_per_record(figures, applied, window_s):
+    """Central's CPU time per telemetry record it applied in the window, µs (with its link workers: _all)."""
+    if applied <= 0 or figures["central_cpu_pct"] is None:
+        return {}
+    own = figures["central_cpu_pct"] / 100 * window_s
+    workers = (figures["central_workers_cpu_pct"] or 0) / 100 * window_s
+    return {
+        "central_cpu_us_per_record": round(own / applied * 1e6, 1),
+        "central_all_cpu_us_per_record": round((own + workers) / applied * 1e6, 1),
+    }
+
+
 async def reporter(fleet, sampler, phase):
     meter = CpuMeter(sampler.pid)
     while True:
@@ -731,6 +743,7 @@ async def drive(args, report, central, where, prefix, sampler, phase, processes)
             report["broker_cpu_pct"] = figures["broker_cpu_pct"]
         report["offered_msgs_per_s"] = round((fleet.telemetry_sent - sent_before) / window_s)
         report["central_steady_msgs_per_s"] = round((fleet.events_seen - events_before) / window_s)
+        report.update(cpu_per_record(figures, fleet.events_seen - events_before, window_s))
         report["bench_outbox"] = fleet.bus.pending
 
         phase[0] = "drain"
@@ -1053,6 +1066,7 @@ def run(args, stack):
         "api_clients": args.api_clients,
         "link_tls": args.link_tls,
         "link_workers": args.link_workers,
+        "crypto": args.crypto,
         "transport": args.transport,
         "seconds": args.seconds,
         "request_rate": args.request_rate,
@@ -1079,6 +1093,8 @@ def run(args, stack):
         where = {"path": root / "state" / "bus.db"}
     port, api_port = free_port(), free_port()
     central = EvdNode(root, "central", central_config(args, root, prefix, where, port, api_port), processes)
+    if not args.crypto:
+        central.env["EVD_DISABLE_PLUGINS"] = "crypto"
     central.port, central.api_url = port, f"http://127.0.0.1:{api_port}"
     progress(f"scale: {args.cps} CPs on {args.transport}; central on 127.0.0.1:{port}, logs in {root / 'log'}")
     central.start().wait_ready(60)
@@ -1133,6 +1149,9 @@ def parse_args(argv):
         help="N clients polling /api/charging_points each second, plus one /api/events listener, in the window",
     )
     parser.add_argument("--link-workers", type=int, default=0, metavar="N", help="central.link_workers: the monitors' links in N processes")
+    parser.add_argument(
+        "--no-crypto", dest="crypto", action="store_false", help="central without its crypto plugin: no per-CP keys, plain telemetry"
+    )
     parser.add_argument("--link-tls", action="store_true", help="central.tls required: every monitor connects inside TLS")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="central's log level")
     parser.add_argument(
