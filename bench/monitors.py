@@ -1,8 +1,8 @@
 """The monitors of ``bench scale``, in a process of their own so that their beat never waits for the stream side.
 
-    python -m bench.monitors --central HOST:PORT --cps N --control SOCKET [--connect-timeout S] [--cafile CA]
+    python -m bench.monitors --central HOST:PORT --cps N [--first I] --control SOCKET [--connect-timeout S] [--cafile CA]
 
-Each of the N charging points gets a real TCP connection to central speaking the framed
+Each of the N charging points (from index I on) gets a real TCP connection to central speaking the framed
 protocol (DESIGN.md §6): ``REG#id#location#price#city#`` → ``REGR``, then ``HB#OK#`` every
 second (one ticker sweeps 1/20 of them every 50 ms); every frame from central is ACKed at
 once. With ``--cafile`` every connection runs inside TLS, verified against that CA. A connection central drops is made again as a real monitor would (0.2 s, then backing off).
@@ -101,8 +101,8 @@ class MonitorLink(asyncio.Protocol):
 
 
 class MonitorFleet:
-    def __init__(self, count, central, writer):
-        self.monitors = [SimMonitor(i) for i in range(1, count + 1)]
+    def __init__(self, first, count, central, writer):
+        self.monitors = [SimMonitor(i) for i in range(first, first + count)]
         self.slices = [self.monitors[s::SLICES] for s in range(SLICES)]
         self.central = central
         self.tls = None  # a client SSLContext when central.tls is on
@@ -262,7 +262,7 @@ class MonitorFleet:
 
 async def amain(args):
     reader, writer = await asyncio.open_unix_connection(args.control)
-    fleet = MonitorFleet(args.cps, (args.central.host, args.central.port), writer)
+    fleet = MonitorFleet(args.first, args.cps, (args.central.host, args.central.port), writer)
     fleet.tls = ssl.create_default_context(cafile=args.cafile) if args.cafile else None
     tasks = [asyncio.ensure_future(c) for c in (fleet.ticker(), fleet.reconnector(), fleet.connect_all(args.connect_timeout))]
     try:
@@ -289,7 +289,8 @@ async def amain(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.monitors", description=__doc__.split("\n")[0])
     parser.add_argument("--central", type=HostPort.parse, required=True)
-    parser.add_argument("--cps", type=int, required=True)
+    parser.add_argument("--cps", type=int, required=True, help="how many CPs to play")
+    parser.add_argument("--first", type=int, default=1, help="index of the first of them (default 1: CP00001)")
     parser.add_argument("--control", required=True)
     parser.add_argument("--connect-timeout", type=float, default=120.0)
     parser.add_argument("--cafile", help="connect inside TLS, trusting this CA (central.tls on)")

@@ -80,6 +80,7 @@ KWH_REQUESTED = 500.0  # central's default max_kwh: the supplies never complete 
 REPORT_EVERY = 5.0
 HEARTBEAT_TIMEOUT_LINE = "DISCONNECTED (no heartbeat for"  # in central's log
 PUBLISH_CHUNK = 1000
+MONITORS_PER_PROCESS = 10_000  # the bench's monitors' processes each hold at most this many links
 
 
 TARGETS = {
@@ -171,52 +172,86 @@ class SimCP:
         self.ticket_kwh = self.ticket_status = None
 
 
+class MonitorsChild:
+    """One ``bench.monitors`` process, playing the monitors of CPs ``first`` … ``first + count - 1``."""
+
+    def __init__(self, first, count):
+        self.first, self.count = first, count
+        self.proc = self.writer = None
+        self.summary = None  # its "connected" report
+        self.status = {}
+        self.attached = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.gone = asyncio.Event()
+
+
 class Monitors:
-    """The bench's monitors, in a child process (``bench.monitors``); their news arrive here as JSON lines."""
+    """The bench's monitors, in child processes (``bench.monitors``, at most MONITORS_PER_PROCESS
+    each: one descriptor per link, and this machine allows 20,000 per process); their news arrive
+    here as JSON lines."""
 
     def __init__(self, fleet, root, processes):
         self.fleet = fleet
         self.path = root / "run" / "monitors.sock"
         self.processes = processes
-        self.proc = None
-        self.writer = None
+        self.children = []
         self.server = None
-        self.connected = asyncio.Event()
-        self.summary = None  # the child's "connected" report
-        self.status = {}
-        self.gone = asyncio.Event()
 
     @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
+    def pids(self):
+        return [child.proc.pid for child in self.children if child.proc]
 
-    async def start(self, central, count, connect_timeout):
+    @property
+    def summary(self):
+        """The children's "connected" reports as one: registered in all, seconds of the slowest."""
+        summaries = [child.summary for child in self.children]
+        return {"registered": sum(s["registered"] for s in summaries), "seconds": max(s["seconds"] for s in summaries)}
+
+    @property
+    def status(self):
+        """The children's last status as one: counters added, lateness the worst."""
+        merged = collections.Counter()
+        for child in self.children:
+            for key, value in child.status.items():
+                if key.endswith("_ms"):
+                    merged[key] = max(merged[key], value)
+                elif isinstance(value, (int, float)):
+                    merged[key] += value
+        return dict(merged)
+
+    async def start(self, central, count, connect_timeout, per_process=MONITORS_PER_PROCESS):
         self.path.parent.mkdir(exist_ok=True)
-        attached = asyncio.Event()
+        self.children = [MonitorsChild(first, min(per_process, count - first + 1)) for first in range(1, count + 1, per_process)]
+        waiting = collections.deque(self.children)
 
         async def on_child(reader, writer):
-            self.writer = writer
-            attached.set()
+            child = waiting.popleft()  # the children start one after the other: the first to call is the oldest
+            child.writer = writer
+            child.attached.set()
             try:
                 while line := await reader.readline():
-                    self.on_message(json.loads(line))
+                    self.on_message(child, json.loads(line))
             finally:
-                self.gone.set()
+                child.gone.set()
 
         self.server = await asyncio.start_unix_server(on_child, path=str(self.path), limit=2**24)
+        self.processes.add(self)
         env = dict(
             os.environ,
             PYTHONPATH=os.pathsep.join(filter(None, [str(pathlib.Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])),
         )
-        command = [sys.executable, "-m", "bench.monitors", "--central", central, "--cps", str(count), "--control", str(self.path)]
-        command += ["--connect-timeout", str(connect_timeout)]
-        if self.fleet.cafile:
-            command += ["--cafile", str(self.fleet.cafile)]
-        self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-        self.processes.add(self)
-        await asyncio.wait_for(attached.wait(), 30)
+        for child in self.children:
+            command = [sys.executable, "-m", "bench.monitors", "--central", central, "--control", str(self.path)]
+            command += ["--first", str(child.first), "--cps", str(child.count), "--connect-timeout", str(connect_timeout)]
+            if self.fleet.cafile:
+                command += ["--cafile", str(self.fleet.cafile)]
+            child.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+            await asyncio.wait_for(child.attached.wait(), 30)
 
-    def on_message(self, message):
+    async def wait_connected(self):
+        await asyncio.gather(*(child.connected.wait() for child in self.children))
+
+    def on_message(self, child, message):
         fleet = self.fleet
         for index, key in message.get("reg", ()):
             cp = fleet.cps[index - 1]
@@ -232,19 +267,21 @@ class Monitors:
             cp = fleet.cps[index - 1]
             cp.registered, cp.state = False, None
         if "status" in message:
-            self.status = message["status"]
+            child.status = message["status"]
         if "connected" in message:
-            self.summary = message["connected"]
-            self.connected.set()
+            child.summary = message["connected"]
+            child.connected.set()
 
     def command(self, **command):
-        if self.writer is not None and not self.writer.is_closing():
-            self.writer.write(json.dumps(command).encode() + b"\n")
+        line = json.dumps(command).encode() + b"\n"
+        for child in self.children:
+            if child.writer is not None and not child.writer.is_closing():
+                child.writer.write(line)
 
     async def close(self):
         self.command(close=True)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.gone.wait(), 15)
+            await asyncio.wait_for(asyncio.gather(*(child.gone.wait() for child in self.children)), 15)
         await asyncio.to_thread(self.kill)
         if self.server is not None:
             self.server.close()
@@ -252,12 +289,14 @@ class Monitors:
             cp.registered, cp.state = False, None
 
     def kill(self):
-        if self.proc is not None:
+        for child in self.children:
+            if child.proc is None:
+                continue
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(10)
+                child.proc.wait(5)
+            if child.proc.poll() is None:
+                child.proc.kill()
+                child.proc.wait(10)
 
 
 class ApiClients:
@@ -580,7 +619,7 @@ class Sampler:
         self.set_central(central_pid)
         self.bench = CpuMeter(os.getpid())
         self.broker = CpuMeter(broker_pid) if broker_pid else None
-        self.monitors = None  # the bench's monitors' process
+        self.monitors = []  # CpuMeters of the bench's monitors' processes
         self.workers = []  # CpuMeters of central's link workers, from the last mark
 
     def set_central(self, pid):
@@ -588,7 +627,7 @@ class Sampler:
         self.central = CpuMeter(pid)
 
     def mark(self):
-        for meter in (self.central, self.bench, self.broker, self.monitors):
+        for meter in (self.central, self.bench, self.broker, *self.monitors):
             if meter is not None:
                 meter.mark()
         self.workers = [CpuMeter(pid) for pid in children_of(self.pid)]  # central's link workers
@@ -604,7 +643,7 @@ class Sampler:
             "central_all_rss_mb": round((rss or 0) + sum(worker_rss), 1) if rss else None,
             "central_rss_peak_mb": round(peak, 1) if peak else None,
             "bench_cpu_pct": self.bench.percent(),
-            "bench_monitors_cpu_pct": self.monitors.percent() if self.monitors else None,
+            "bench_monitors_cpu_pct": round(sum(m.percent() or 0 for m in self.monitors), 1) if self.monitors else None,
             "broker_cpu_pct": self.broker.percent() if self.broker else None,
         }
 
@@ -678,10 +717,10 @@ async def drive(args, report, central, where, prefix, sampler, phase, processes)
         phase[0] = "connect"
         progress(f"connecting {n} monitors to central (from a child process)")
         connect_timeout = 60 + n / 100
-        await monitors.start(f"127.0.0.1:{central.port}", n, connect_timeout)
-        sampler.monitors = CpuMeter(monitors.pid)
+        await monitors.start(f"127.0.0.1:{central.port}", n, connect_timeout, args.monitors_per_process)
+        sampler.monitors = [CpuMeter(pid) for pid in monitors.pids]
         try:
-            await asyncio.wait_for(monitors.connected.wait(), connect_timeout + 60)
+            await asyncio.wait_for(monitors.wait_connected(), connect_timeout + 60)
         except TimeoutError:
             raise PhaseError("the monitors' process did not finish connecting") from None
         registered = monitors.summary["registered"]
@@ -1152,6 +1191,13 @@ def parse_args(argv):
     parser.add_argument(
         "--no-crypto", dest="crypto", action="store_false", help="central without its crypto plugin: no per-CP keys, plain telemetry"
     )
+    parser.add_argument(
+        "--monitors-per-process",
+        type=int,
+        default=MONITORS_PER_PROCESS,
+        metavar="N",
+        help=f"the bench's monitors in processes of at most N links each (default {MONITORS_PER_PROCESS:,}: 20,000 descriptors per process here)",
+    )
     parser.add_argument("--link-tls", action="store_true", help="central.tls required: every monitor connects inside TLS")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="central's log level")
     parser.add_argument(
@@ -1161,8 +1207,8 @@ def parse_args(argv):
     )
     parser.add_argument("--keep", action="store_true", help="keep the working directory (configs, logs, databases)")
     args = parser.parse_args(argv)
-    if args.cps < 1 or args.seconds <= 0 or args.request_rate <= 0 or args.backlog < 1 or args.api_clients < 0:
-        parser.error("--cps, --seconds, --request-rate and --backlog must be positive, --api-clients not negative")
+    if args.cps < 1 or args.seconds <= 0 or args.request_rate <= 0 or args.backlog < 1 or args.api_clients < 0 or args.monitors_per_process < 1:
+        parser.error("--cps, --seconds, --request-rate, --backlog and --monitors-per-process must be positive, --api-clients not negative")
     return check_bootstrap(parser, args)
 
 
