@@ -54,7 +54,7 @@ class Session:
     request_id: str = attrs.field(metadata=_column(str))
     cp: str = attrs.field(metadata=_column(str))
     driver: str = attrs.field(metadata=_column(str))
-    origin: str = attrs.field(default="driver", metadata=_column(str))  # driver | manual
+    origin: str = attrs.field(default="driver", metadata=_column(str))  # driver | manual | charger (OCPP)
     price: float | None = attrs.field(default=None, metadata=_column(float))  # EUR/kWh at the authorisation
     kwh_requested: float = attrs.field(default=0.0, metadata=_column(float))
     status: Status = attrs.field(default=Status.AUTHORIZED, converter=Status, metadata=_column(str))

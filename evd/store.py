@@ -66,9 +66,18 @@ def _migrate_3(db):
     db["api_tokens"].create({"name": str, "hash": str, "created_at": str, "revoked_at": str}, pk="name")
 
 
+def _migrate_4(db):
+    """OCPP transactions (evd.ocpp.transactions): a charger's integer transactionId for each session it
+    started, with the meter reading it started from, so that a resent message finds it again."""
+    columns = {"id": int, "cp": str, "connector": int, "id_tag": str, "meter_start": int, "started_at": str, "session": str}
+    db["ocpp_transactions"].create(columns | {"meter_stop": int, "stopped_at": str}, pk="id")
+    db["ocpp_transactions"].create_index(["cp", "connector", "started_at", "id_tag", "meter_start"], unique=True)
+    db["ocpp_transactions"].create_index(["session"])
+
+
 #: Migrations in order; the database's user_version is how many have run. Every table of
 #: central.db comes from here, the extras' included.
-MIGRATIONS = (_migrate_1, _migrate_2, _migrate_3)
+MIGRATIONS = (_migrate_1, _migrate_2, _migrate_3, _migrate_4)
 
 
 def open_database(path):

@@ -27,6 +27,7 @@ class ChargingPoint:
     weather: str | None = None  # why the weather keeps it out of service (R22), if it does
     celsius: float | None = None  # its city's last temperature from EV_W, if any
     announced: str | None = None  # the state last sent to the monitor
+    unavailable: str | None = None  # why the charger itself says it is out of service (OCPP's Unavailable)
 
     @classmethod
     def from_row(cls, row):
@@ -49,7 +50,7 @@ class ChargingPoint:
             return "STOPPED"
         if self.session is not None:
             return "SUPPLYING"  # the weather lets a running supply finish
-        if self.weather:
+        if self.weather or self.unavailable:
             return "STOPPED"
         return "ACTIVE"
 
@@ -59,11 +60,15 @@ class ChargingPoint:
         if self.state == "BROKEN":
             return self.detail or "engine KO"
         if self.state == "STOPPED":
-            return "stopped by the operator" if self.stopped else f"weather: {self.weather}"
+            if self.stopped:
+                return "stopped by the operator"
+            return f"weather: {self.weather}" if self.weather else f"the charger says: {self.unavailable}"
         return None
 
     def _stop_reason(self):
-        return "Out of Order" if self.stopped or not self.weather else f"Out of Order: {self.weather}"
+        if self.stopped or not (self.weather or self.unavailable):
+            return "Out of Order"
+        return f"Out of Order: {self.weather or self.unavailable}"
 
     def row(self):
         return {

@@ -49,7 +49,8 @@ class MonitorLinks:
             log.info("monitor at %s sent %s before registering", link.peer, opcode)
         elif opcode == "HB":
             health, detail = (fields + ["", ""])[:2]
-            self._heartbeat(cp, health, detail)
+            cp.last_heartbeat = time.monotonic()
+            self.health_report(cp, health, detail)
         else:
             log.info("ignoring unknown message %s from monitor %s", opcode, cp.id)
         return None
@@ -103,8 +104,8 @@ class MonitorLinks:
         daemon.audit("AUTH", source, "monitor registration", "ok", cp=cp_id)
         central.publisher.refresh(cp)
 
-    def _heartbeat(self, cp, health, detail):
-        cp.last_heartbeat = time.monotonic()
+    def health_report(self, cp, health, detail):
+        """What a CP says of its health (a monitor's heartbeat, an OCPP StatusNotification): OK or KO and why."""
         if health not in ("OK", "KO"):
             return
         before = cp.health

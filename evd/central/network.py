@@ -1,5 +1,5 @@
 """The declared interface of central for its extras (registry, crypto, audit, metrics, the HTTP API —
-EV_W's alerts come through it — and the OCPP endpoint to come): what they may read and change, and nothing else.
+EV_W's alerts come through it — and the OCPP endpoint): what they may read and change, and nothing else.
 
 A plugin gets it with :func:`network_of` and must not read central's other attributes: the
 changes go through central's own rules (a CP registered here is stored, shown and published
@@ -8,9 +8,16 @@ Tables a plugin keeps in central's database are part of central's one versioned 
 (evd.store.MIGRATIONS); :meth:`Network.database` opens a connection of the plugin's own.
 """
 
+import time
+
 import attrs
 
+from evd import messages
+from evd.errors import CommandError
+from evd.sessions import Status
 from evd.store import open_database
+
+from .charging_point import CP_ID, ChargingPoint
 
 
 @attrs.frozen
@@ -67,6 +74,10 @@ class Network:
         """A new connection (sqlite-utils) to central's database, its schema migrated; the caller closes it."""
         return open_database(self._central.config.database)
 
+    def message(self, text):
+        """One line for central's log and its panel's messages."""
+        self._central.message(text)
+
     # -- changing, through central's rules --------------------------------------------------
 
     def register_cp(self, cp_id, location, price, city):
@@ -80,6 +91,96 @@ class Network:
     def weather_report(self, city, alert, celsius):
         """EV_W's reading of a city (R22): its CPs' temperature, out of service or back; (their ids, alert changed)."""
         return self._central.operator.weather_report(city, alert, celsius)
+
+    # -- charging points an extra drives (OCPP chargers), through central's rules -----------------
+
+    def connect(self, cp_id, link, control):
+        """A charger of ``cp_id`` is connected through ``link`` (``close()``, ``async send(*fields)``) and takes
+        central's orders (the cp.commands messages) through ``control(message)``; it is ACTIVE, or what its
+        stored state says. Raises CommandError for a bad id, or an unknown one while registration is closed."""
+        if not CP_ID.match(cp_id):
+            raise CommandError("bad_args", f"invalid charging point id {cp_id!r}")
+        central = self._central
+        cp = central.cps.get(cp_id)
+        if cp is None:
+            if not central.config.open_registration:
+                raise CommandError("not_found", "unknown charging point (registration is closed)")
+            cp = central.cps[cp_id] = ChargingPoint(id=cp_id, price=central.config.default_price, registered_at=messages.now_iso())
+            central.store.save_cp(cp.row())
+            central.store.flush()
+            central.message(f"new charging point {cp_id} registered")
+        if cp.link is not None and cp.link is not link:
+            old, cp.link = cp.link, None
+            old.close()
+        link.beats_elsewhere = True  # its connection's own pings tell whether it is alive, not central's heartbeat clock
+        cp.link, cp.health, cp.detail, cp.announced = link, "OK", "", None
+        cp.last_heartbeat = time.monotonic()
+        central.controllers[cp_id] = control
+        central.publisher.refresh(cp)
+        return self._view(cp)
+
+    def disconnect(self, cp_id, link):
+        """The charger's connection ``link`` is gone: DISCONNECTED (a running supply waits for it to come back)."""
+        cp = self._central.cps.get(cp_id)
+        if cp is not None and cp.link is link:
+            cp.link, cp.health = None, "UNKNOWN"
+            self._central.publisher.refresh(cp)
+
+    def report_health(self, cp_id, ok, detail=""):
+        """The charger is faulted (BROKEN, ``detail`` saying why; a running supply is ended) or well again."""
+        cp = self._cp(cp_id)
+        if cp.link is not None:
+            self._central.links.health_report(cp, "OK" if ok else "KO", "" if ok else detail)
+
+    def report_availability(self, cp_id, unavailable):
+        """The charger says it is out of service (``unavailable``: why, in words) or available again (None)."""
+        cp = self._cp(cp_id)
+        if cp.unavailable != unavailable:
+            cp.unavailable = unavailable
+            self._central.publisher.refresh(cp)
+
+    def is_stopped(self, cp_id):
+        """Whether the operator stopped ``cp_id`` (cp stop): what a charger is told when it comes back."""
+        return self._cp(cp_id).stopped
+
+    def admits_driver(self, driver_id):
+        """Whether central serves this driver (registered, or drivers are open): an OCPP Authorize."""
+        return self._central.drivers.admits(driver_id, "charger")
+
+    def start_supply(self, cp_id, driver_id, request_id, kwh=None):
+        """A supply the charger starts for ``driver_id``: the session central authorised and ordered (a remote
+        start), else a new request authorised or denied by central's rules (``request_id`` makes a repeat
+        answer the same). Stored before it returns; returns a copy of the session (its ``status`` says which)."""
+        central = self._central
+        cp = self._cp(cp_id)
+        session = cp.session
+        if session is not None and session.driver == driver_id and session.status == Status.AUTHORIZED:
+            return attrs.evolve(session)
+        existing = central.store.session_by_request(request_id)
+        if existing is None:
+            request = {"id": request_id, "ts": messages.now_iso(), "driver": driver_id, "cp": cp_id, "expires_at": None}
+            central.requests.handle({**request, "kwh": kwh or central.config.max_kwh}, origin="charger")
+            central.store.flush()
+            existing = central.store.session_by_request(request_id)
+        return existing
+
+    def report_supply(self, cp_id, session_id, event):
+        """What the charger reports of a supply (evd.sessions' Started, Progress, Ended); False if no such session."""
+        applied = self._central.supplies.apply(self._cp(cp_id), session_id, event)
+        self._central.store.flush()
+        return applied
+
+    def end_supply(self, cp_id, reason):
+        """End ``cp_id``'s running supply for ``reason`` (a remote start the charger refused): INTERRUPTED."""
+        cp = self._cp(cp_id)
+        if cp.session is not None:
+            self._central.supplies.end(cp, reason, order=None)
+
+    def _cp(self, cp_id):
+        cp = self._central.cps.get(cp_id)
+        if cp is None:
+            raise CommandError("not_found", f"unknown charging point {cp_id}")
+        return cp
 
     @staticmethod
     def _view(cp):

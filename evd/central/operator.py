@@ -24,8 +24,7 @@ class Operator:
                     central.supplies.end(cp, "stopped by the operator", order="stop")
                 central.message(f"{cp.id} stopped by the operator: Out of Order")
                 daemon.audit("STATUS", cp.id, "stop", "Out of Order")
-            stop = messages.make("stop", cp=cp.id, reason="stopped by the operator")
-            daemon.bus.publish("cp.commands", cp.id, daemon.seal("cp.commands", cp.id, stop))
+            central.order(cp.id, messages.make("stop", cp=cp.id, reason="stopped by the operator"))
             central.publisher.refresh(cp)
             stopped.append(cp.id)
         central.store.flush()
@@ -40,7 +39,7 @@ class Operator:
                 central.store.save_cp(cp.row())
                 central.message(f"{cp.id} resumed by the operator")
                 daemon.audit("STATUS", cp.id, "resume")
-            daemon.bus.publish("cp.commands", cp.id, daemon.seal("cp.commands", cp.id, messages.make("resume", cp=cp.id)))
+            central.order(cp.id, messages.make("resume", cp=cp.id))
             central.publisher.refresh(cp)
             resumed.append(cp.id)
         central.store.flush()
@@ -89,6 +88,7 @@ class Operator:
         if cp.session is not None:
             raise CommandError("refused", f"{cp_id} has a supply running; stop it first")
         del central.cps[cp_id]
+        central.controllers.pop(cp_id, None)
         if cp.link is not None:
             link, cp.link = cp.link, None
             link.close()

@@ -107,17 +107,18 @@ class Requests:
 
     def announce(self, session):
         """Tell the driver (and the engine) what became of a request: denied, authorised, or its ticket."""
-        daemon = self.central.daemon
-        bus = daemon.bus
+        central = self.central
+        bus = central.daemon.bus
         if session.status == Status.DENIED:
             denial = messages.make("denied", request_id=session.request_id, cp=session.cp, driver=session.driver, reason=session.reason)
             bus.publish("driver.events", session.driver, denial)
             if session.origin == "manual":
-                bus.publish("cp.commands", session.cp, daemon.seal("cp.commands", session.cp, denial))
+                central.order(session.cp, denial)
             return
         if session.status.final:
-            self.central.supplies.send_ticket(session)
+            central.supplies.send_ticket(session)
             return
         fields = session.authorization()
-        bus.publish("cp.commands", session.cp, daemon.seal("cp.commands", session.cp, messages.make("authorize", **fields)))
+        if session.origin != "charger":  # a charger that started a supply itself needs no order to start it
+            central.order(session.cp, messages.make("authorize", **fields))
         bus.publish("driver.events", session.driver, messages.make("authorized", **fields))

@@ -36,6 +36,8 @@ class Central(Role):
         self.store = None
         self.cps = {}  # id -> ChargingPoint
         self.supplying = {}  # driver id -> the CP of its open supply, for the one-supply-per-driver rule
+        # cp id -> what carries central's orders to a CP that is no engine on the stream (an OCPP charger)
+        self.controllers = {}
         self.started_at = messages.now_iso()
         self.links = MonitorLinks(self)
         self.requests = Requests(self)
@@ -114,6 +116,18 @@ class Central(Role):
             self.store.flush()
             asleep = time.monotonic()
             await asyncio.sleep(interval)
+
+    # -- orders to a CP -------------------------------------------------------------------------
+
+    def order(self, cp_id, message):
+        """An order to a CP (authorize, end, stop, resume, a manual request's denial): on cp.commands
+        to its engine, or to the extra that drives it (evd.central.network.Network.control)."""
+        controller = self.controllers.get(cp_id)
+        if controller is not None:
+            controller(message)
+            return
+        daemon = self.daemon
+        daemon.bus.publish("cp.commands", cp_id, daemon.seal("cp.commands", cp_id, message))
 
     # -- a CP's open supply ---------------------------------------------------------------------
 

@@ -28,11 +28,18 @@ class Supplies:
         if kind == "manual_request":
             central.requests.handle({**message, "expires_at": None}, origin="manual")
             return
-        live = cp.session  # the live copy when it is this session's: no database read on the hot path
-        session = live if live is not None and live.id == message["session"] else central.store.session(message["session"])
-        if session is None or session.cp != cp.id:
+        if not self.apply(cp, message["session"], _event(message)):
             raise messages.MalformedMessage(f"{kind} for unknown session {message['session']!r} at {cp.id}")
-        self._carry_out(cp, session, sessions.step(session, _event(message), messages.now_iso))
+
+    def apply(self, cp, session_id, event):
+        """What the CP reports of one of its supplies (evd.sessions' Started, Progress, Ended); False if
+        ``cp`` has no such session."""
+        live = cp.session  # the live copy when it is this session's: no database read on the hot path
+        session = live if live is not None and live.id == session_id else self.central.store.session(session_id)
+        if session is None or session.cp != cp.id:
+            return False
+        self._carry_out(cp, session, sessions.step(session, event, messages.now_iso))
+        return True
 
     def end(self, cp, reason, order):
         """End ``cp``'s supply: tell the engine (``order`` "end"), wait a little for its final figures, then close it."""
@@ -41,9 +48,7 @@ class Supplies:
             return
         effects = sessions.step(session, sessions.EndOrdered(reason), messages.now_iso)
         if effects and order == "end":
-            daemon = self.central.daemon
-            end = messages.make("end", session=session.id, cp=cp.id, reason=reason)
-            daemon.bus.publish("cp.commands", cp.id, daemon.seal("cp.commands", cp.id, end))
+            self.central.order(cp.id, messages.make("end", session=session.id, cp=cp.id, reason=reason))
         self._carry_out(cp, session, effects)
 
     def stop(self):

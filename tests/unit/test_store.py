@@ -82,4 +82,4 @@ def test_every_table_of_central_db_comes_from_the_migrations(tmp_path):
     db = sqlite3.connect(tmp_path / "central.db")
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     db.close()
-    assert tables == {"cps", "drivers", "sessions", "credentials", "cp_keys", "audit", "api_tokens"}
+    assert tables == {"cps", "drivers", "sessions", "credentials", "cp_keys", "audit", "api_tokens", "ocpp_transactions"}
