@@ -84,7 +84,8 @@ class Network:
         node = self.nodes[name] = Node(self, name, config)
         return node
 
-    def central(self, **options):
+    def central(self, sections=None, **options):
+        """Central with ``options`` in its section and other top-level ``sections`` (ocpp, api …)."""
         section = {
             "listen": f"127.0.0.1:{self.central_port}",
             "database": str(self.root / "state" / "central.db"),
@@ -94,7 +95,8 @@ class Network:
         }
         # An API port of its own: never 8080, which a demo or another test may hold.
         self.api_port = free_port()
-        return self._add("central", {"role": "central", "central": section, "api": {"listen": f"127.0.0.1:{self.api_port}"}})
+        config = {"role": "central", "central": section, "api": {"listen": f"127.0.0.1:{self.api_port}"}}
+        return self._add("central", {**config, **(sections or {})})
 
     def cp(self, cp_id, price=0.5, location=None, engine=None, monitor=None):
         """An engine and its monitor; returns (engine, monitor)."""
