@@ -55,6 +55,7 @@ from evd.money import cost
 from evd.testing import children_of
 
 from .bus import machine
+from .ocpp import OcppChargers
 
 try:  # R20: central may hand each CP a key, and then takes only sealed telemetry from it
     from evd.plugins import crypto
@@ -381,6 +382,7 @@ class Fleet:
         self._warm = {"cp.commands": asyncio.Event(), "driver.events": asyncio.Event()}
         self._budget = 0.0
         self.denials = collections.Counter()
+        self.ocpp = None  # bench.ocpp.OcppChargers with --ocpp: their drivers' events go there
 
     # -- counts ---------------------------------------------------------------------------
 
@@ -453,6 +455,8 @@ class Fleet:
             return
         cp = self.by_driver.get(key)
         if cp is None:
+            if self.ocpp is not None:
+                self.ocpp.on_event(message, key)
             return
         now = time.monotonic()
         if kind == "progress":
@@ -565,7 +569,7 @@ class Fleet:
 # -- central ------------------------------------------------------------------------------------
 
 
-def central_config(args, root, prefix, where, port, api_port):
+def central_config(args, root, prefix, where, port, api_port, ocpp_port=None):
     transport = {"kind": args.transport, "topic_prefix": prefix}
     if args.transport == "kafka":
         transport.update(bootstrap=where["bootstrap"])
@@ -584,6 +588,7 @@ def central_config(args, root, prefix, where, port, api_port):
         "log": {"level": args.log_level},
         "central": section,
         "api": {"listen": f"127.0.0.1:{api_port}"},  # never the default 8080, which a demo may hold
+        **({"ocpp": {"enabled": True, "listen": f"127.0.0.1:{ocpp_port}"}} if args.ocpp else {}),
     }
 
 
@@ -704,6 +709,8 @@ async def drive(args, report, central, where, prefix, sampler, phase, processes)
     if args.link_tls:
         fleet.cafile = central.root / "pki" / "ca.pem"
     monitors = fleet.monitors = Monitors(fleet, central.root, processes)
+    if args.ocpp:
+        fleet.ocpp = OcppChargers(args.ocpp, f"ws://127.0.0.1:{central.ocpp_port}", central.root, fleet.bus, processes)
     tasks = []
     db_path = central.root / "state" / "central.db"
     phases = report["phases"]
@@ -744,6 +751,8 @@ async def drive(args, report, central, where, prefix, sampler, phase, processes)
 
         phase[0] = "authorize"
         fleet.requesting = True
+        if fleet.ocpp is not None:  # each charger's driver asks once it is Available
+            await fleet.ocpp.start()
         t = time.monotonic()
         try:
             await wait_until(
@@ -847,6 +856,8 @@ async def drive(args, report, central, where, prefix, sampler, phase, processes)
             )
         except PhaseError as e:
             report["errors"].append(str(e))
+        if fleet.ocpp is not None:
+            await fleet.ocpp.end(timeout=60)
         phases["tickets_s"] = round(time.monotonic() - t, 2)
         await asyncio.sleep(1.0)  # late duplicates, and the database's next batch
         sent, applied = fleet.telemetry_sent, applied_final(db_path, fleet)
@@ -867,6 +878,9 @@ async def drive(args, report, central, where, prefix, sampler, phase, processes)
         await asyncio.gather(*tasks, return_exceptions=True)
         await monitors.close()
         report["monitors"] = monitors.status
+        if fleet.ocpp is not None:
+            report.update(fleet.ocpp.figures(fleet.window or (0.0, 0.0)))
+            await fleet.ocpp.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(fleet.bus.stop(), 30)
         report["auth_ms_p50"] = ms(percentile(sorted(fleet.auth), 0.50))
@@ -1105,6 +1119,7 @@ def run(args, stack):
         "api_clients": args.api_clients,
         "link_tls": args.link_tls,
         "link_workers": args.link_workers,
+        "ocpp": args.ocpp,
         "crypto": args.crypto,
         "transport": args.transport,
         "seconds": args.seconds,
@@ -1130,8 +1145,9 @@ def run(args, stack):
             report["broker"] = f"tansu on {broker.bootstrap} (memory storage, started here)"
     else:
         where = {"path": root / "state" / "bus.db"}
-    port, api_port = free_port(), free_port()
-    central = EvdNode(root, "central", central_config(args, root, prefix, where, port, api_port), processes)
+    port, api_port, ocpp_port = free_port(), free_port(), free_port()
+    central = EvdNode(root, "central", central_config(args, root, prefix, where, port, api_port, ocpp_port), processes)
+    central.ocpp_port = ocpp_port
     if not args.crypto:
         central.env["EVD_DISABLE_PLUGINS"] = "crypto"
     central.port, central.api_url = port, f"http://127.0.0.1:{api_port}"
@@ -1187,6 +1203,9 @@ def parse_args(argv):
         metavar="N",
         help="N clients polling /api/charging_points each second, plus one /api/events listener, in the window",
     )
+    parser.add_argument(
+        "--ocpp", type=int, default=0, metavar="N", help="mix N OCPP 1.6J chargers (bench.ocpp_chargers) into the run, with drivers of their own"
+    )
     parser.add_argument("--link-workers", type=int, default=0, metavar="N", help="central.link_workers: the monitors' links in N processes")
     parser.add_argument(
         "--no-crypto", dest="crypto", action="store_false", help="central without its crypto plugin: no per-CP keys, plain telemetry"
@@ -1207,8 +1226,8 @@ def parse_args(argv):
     )
     parser.add_argument("--keep", action="store_true", help="keep the working directory (configs, logs, databases)")
     args = parser.parse_args(argv)
-    if args.cps < 1 or args.seconds <= 0 or args.request_rate <= 0 or args.backlog < 1 or args.api_clients < 0 or args.monitors_per_process < 1:
-        parser.error("--cps, --seconds, --request-rate, --backlog and --monitors-per-process must be positive, --api-clients not negative")
+    if args.cps < 1 or args.seconds <= 0 or args.request_rate <= 0 or args.backlog < 1 or args.api_clients < 0 or args.monitors_per_process < 1 or args.ocpp < 0:
+        parser.error("--cps, --seconds, --request-rate, --backlog and --monitors-per-process must be positive, --api-clients and --ocpp not negative")
     return check_bootstrap(parser, args)
 
 

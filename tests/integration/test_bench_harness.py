@@ -15,7 +15,7 @@ def run_bench(*args, timeout):
 
 
 def test_scale_harness_runs_and_loses_nothing():
-    result, report = run_bench("scale", "--cps", "100", "--seconds", "10", "--transport", "local", timeout=120)
+    result, report = run_bench("scale", "--cps", "100", "--seconds", "10", "--transport", "local", "--ocpp", "3", timeout=120)
     assert result.returncode == 0, (report["errors"], result.stderr[-3000:])
     for field in (
         "cps",
@@ -44,6 +44,9 @@ def test_scale_harness_runs_and_loses_nothing():
     assert report["audit"]["failed"] == 0 and report["audit"]["tickets"] >= 100
     assert report["crash"]["cps_supplying"] == 100  # central was SIGKILLed mid-supply and lost nothing
     assert "registered" in result.stderr  # progress lines go to stderr; stdout is the JSON document only
+    # Three OCPP chargers beside them, through the same crash: one right ticket each.
+    assert report["ocpp_authorized"] == 3 and report["ocpp_lag_ms_p99"] is not None and report["ocpp_auth_ms_p99"] is not None
+    assert report["ocpp_tickets"] == 3 and report["ocpp_tickets_wrong"] == 0
 
 
 def test_faults_harness_runs_a_short_script():
