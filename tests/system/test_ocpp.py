@@ -186,21 +186,42 @@ def _reconnects(charger):
         return False
 
 
-def test_closed_registration_rejects_an_unknown_charger(local_network):
+def test_closed_registration_and_registered_drivers_rule_chargers_too(local_network):
     net = local_network
     net.ocpp_port = free_port()
-    net.central(open_registration=False, sections={"ocpp": {"enabled": True, "listen": f"127.0.0.1:{net.ocpp_port}"}})
+    sections = {"ocpp": {"enabled": True, "listen": f"127.0.0.1:{net.ocpp_port}"}}
+    net.central(open_registration=False, open_drivers=False, sections=sections)
     net.start_all()
-    charger = Charger(f"ws://127.0.0.1:{net.ocpp_port}", "STRANGER").connect()
+    central = net.nodes["central"]
+    charger = Charger(f"ws://127.0.0.1:{net.ocpp_port}", "LAB7").connect()
     try:
         assert charger.boot().status == "Rejected"
         with pytest.raises(SecurityError):
             charger.status("Available")
-        assert "STRANGER" not in net.cps()
+        assert "LAB7" not in net.cps()
+        refused = [r for r in audit(net) if r["action"] == "ocpp boot"]
+        assert refused and refused[-1]["outcome"].startswith("refused")
+
+        # The operator registers it (price 0.40) and one driver: now it boots, and only D9 is served.
+        assert central.evctl("cp", "register", "LAB7", "--location", "Lab", "--price", "0.4").returncode == 0
+        assert central.evctl("drivers", "add", "D9").returncode == 0
+        assert charger.boot().status == "Accepted"
+        charger.status("Available")
+        net.wait_state("LAB7", "ACTIVE")
+        assert charger.authorize("NOBODY").id_tag_info["status"] == "Invalid"
+        assert charger.start_transaction("NOBODY").id_tag_info["status"] == "Invalid"
+        assert [s["reason"] for s in net.sessions(cp="LAB7")] == ["unknown driver"]
+        charger.stop_transaction()  # the charger ends what it was refused: nothing billed
+
+        assert charger.authorize("D9").id_tag_info["status"] == "Accepted"
+        charger.meter = 10_000
+        charger.start_transaction("D9")
+        charger.stop_transaction(wh=12_000)
+        wait_for(lambda: any(s["status"] == "COMPLETED" for s in net.sessions(cp="LAB7")), 10, message="D9's supply completed")
+        billed = [(s["driver"], s["kwh"], s["eur"]) for s in net.sessions(cp="LAB7") if s["status"] == "COMPLETED"]
+        assert billed == [("D9", 2.0, 0.8)]  # meterStop − meterStart, at central's price
     finally:
         charger.close()
-    refused = [r for r in audit(net) if r["action"] == "ocpp boot"]
-    assert refused and refused[-1]["outcome"].startswith("refused")
 
 
 def test_bad_input_is_answered_as_ocpp_says_and_central_goes_on(ocpp_net, chargers):
