@@ -23,6 +23,10 @@ STOP_FLUSH_TIMEOUT = 5.0  # seconds a stopping transport gets to deliver what it
 REMINDER_EVERY = 60.0  # seconds between warnings that the transport is still unreachable
 
 
+class TransportStopping(RuntimeError):
+    """A publish on a transport that is stopping: what the daemon's last background tasks may meet."""
+
+
 class Transport:
     """Base of transport plugins. Subclasses provide the sender and consumer backends."""
 
@@ -64,7 +68,7 @@ class Transport:
         record = (self.topic(topic), key, messages.encode(message))
         with self._cond:
             if self._closing:
-                raise RuntimeError("the transport is stopping")
+                raise TransportStopping("the transport is stopping")
             if len(self._outbox) >= OUTBOX_LIMIT:
                 self._outbox.popleft()
                 self.stats["dropped"] += 1

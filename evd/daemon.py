@@ -13,6 +13,7 @@ import time
 
 from . import __version__, logs, malloc, messages, paths
 from . import config as configuration
+from .bus import TransportStopping
 from .commands import all_commands
 from .control import PROTOCOL, ControlServer
 from .dispatcher import Dispatcher
@@ -120,8 +121,12 @@ class Daemon:
 
     def _task_done(self, task):
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task failed", exc_info=task.exception())
+        if task.cancelled() or task.exception() is None:
+            return
+        if isinstance(task.exception(), TransportStopping) and self._stopping is not None and self._stopping.is_set():
+            log.debug("background task ended with the transport: %s", task.exception())  # the daemon is stopping
+            return
+        log.error("background task failed", exc_info=task.exception())
 
     async def _start(self):
         role_class = self.plugins.schema.roles[self.role_name]

@@ -110,9 +110,15 @@ def test_hook_tests_name_only_hooks_that_exist():
     assert set(HOOK_TESTS) <= set(hookspec_names())
 
 
-@pytest.mark.parametrize("extra", EXTRAS)
+#: The extras' modules, the OCPP endpoint's package included.
+EXTRA_FILES = [f"evd/plugins/{extra}.py" for extra in (*EXTRAS, "ocpp")] + sorted(
+    str(path.relative_to(ROOT)) for path in (ROOT / "evd" / "ocpp").glob("*.py")
+)
+
+
+@pytest.mark.parametrize("extra", EXTRA_FILES)
 def test_central_s_extras_use_only_its_declared_interface(extra):
-    tree = ast.parse((ROOT / "evd" / "plugins" / f"{extra}.py").read_text())
+    tree = ast.parse((ROOT / extra).read_text())
     problems = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr == "role" and _is_daemon(node.value):
@@ -128,11 +134,38 @@ def test_central_s_extras_use_only_its_declared_interface(extra):
         called = getattr(getattr(node, "func", None), "id", None)
         if isinstance(node, ast.Call) and called in ("setattr", "getattr") and node.args and _is_daemon(node.args[0]):
             problems.append(f"line {node.lineno}: {called} on the daemon")
-    assert problems == [], f"evd/plugins/{extra}.py: " + "; ".join(problems)
+    assert problems == [], f"{extra}: " + "; ".join(problems)
 
 
 def _is_daemon(node):
     return (isinstance(node, ast.Name) and node.id == "daemon") or (isinstance(node, ast.Attribute) and node.attr == "daemon")
+
+
+def test_a_task_that_meets_the_stopping_transport_is_no_error_while_the_daemon_stops(plugins, tmp_path, caplog):
+    import asyncio
+
+    from evd.bus import TransportStopping
+
+    daemon = built_daemon(plugins, "driver", tmp_path)
+
+    async def publishing_late():
+        raise TransportStopping("the transport is stopping")
+
+    async def finish(stopping):
+        daemon._stopping = asyncio.Event()
+        if stopping:
+            daemon._stopping.set()
+        task = asyncio.ensure_future(publishing_late())
+        await asyncio.gather(task, return_exceptions=True)
+        daemon._task_done(task)
+
+    try:
+        asyncio.run(finish(stopping=True))
+        assert not [r for r in caplog.records if r.levelname == "ERROR"]
+        asyncio.run(finish(stopping=False))  # not stopping: a publish that fails is a bug, and said so
+        assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == ["background task failed"]
+    finally:
+        plugins.hook.evd_shutdown(daemon=daemon)
 
 
 @pytest.mark.parametrize("price", [float("nan"), float("inf"), -0.1, "cheap"])
