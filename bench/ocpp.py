@@ -62,7 +62,10 @@ class OcppChargers:
                 self.gone.set()
 
         self.server = await asyncio.start_unix_server(on_child, path=str(self.path), limit=2**24)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(pathlib.Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])))
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(pathlib.Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])),
+        )
         command = [sys.executable, "-m", "bench.ocpp_chargers", "--url", self.url, "--count", str(self.count), "--control", str(self.path)]
         self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         await asyncio.wait_for(attached.wait(), 30)
@@ -110,9 +113,7 @@ class OcppChargers:
             await asyncio.sleep(0.1)
 
     def figures(self, window):
-        lags = sorted(
-            self.arrived[key] - at for key, at in self.sent.items() if key in self.arrived and window[0] <= at <= window[1]
-        )
+        lags = sorted(self.arrived[key] - at for key, at in self.sent.items() if key in self.arrived and window[0] <= at <= window[1])
         auth = sorted(self.auth)
         wrong = sum(1 for i, kwh in self.final_kwh.items() if self.tickets[i] != 1 or abs(self.ticket_kwh.get(i, -1) - kwh) > 1e-9)
         return {

@@ -1204,7 +1204,11 @@ def parse_args(argv):
         help="N clients polling /api/charging_points each second, plus one /api/events listener, in the window",
     )
     parser.add_argument(
-        "--ocpp", type=int, default=0, metavar="N", help="mix N OCPP 1.6J chargers (bench.ocpp_chargers) into the run, with drivers of their own"
+        "--ocpp",
+        type=int,
+        default=0,
+        metavar="N",
+        help="mix N OCPP 1.6J chargers (bench.ocpp_chargers) into the run, with drivers of their own",
     )
     parser.add_argument("--link-workers", type=int, default=0, metavar="N", help="central.link_workers: the monitors' links in N processes")
     parser.add_argument(
@@ -1226,8 +1230,18 @@ def parse_args(argv):
     )
     parser.add_argument("--keep", action="store_true", help="keep the working directory (configs, logs, databases)")
     args = parser.parse_args(argv)
-    if args.cps < 1 or args.seconds <= 0 or args.request_rate <= 0 or args.backlog < 1 or args.api_clients < 0 or args.monitors_per_process < 1 or args.ocpp < 0:
-        parser.error("--cps, --seconds, --request-rate, --backlog and --monitors-per-process must be positive, --api-clients and --ocpp not negative")
+    if (
+        args.cps < 1
+        or args.seconds <= 0
+        or args.request_rate <= 0
+        or args.backlog < 1
+        or args.api_clients < 0
+        or args.monitors_per_process < 1
+        or args.ocpp < 0
+    ):
+        parser.error(
+            "--cps, --seconds, --request-rate, --backlog and --monitors-per-process must be positive, --api-clients and --ocpp not negative"
+        )
     return check_bootstrap(parser, args)
 
 

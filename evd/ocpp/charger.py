@@ -205,7 +205,9 @@ class Charger(ChargePoint):
             self.endpoint.daemon.audit("SECURITY", self.link.peer, "ocpp boot", f"refused: {e.message}", cp=self.id)
             self.network.message(f"OCPP charger {self.id} at {self.link.peer} refused: {e.message}")
             return call_result.BootNotification(current_time=now_ocpp(), interval=interval, status=RegistrationStatus.rejected)
-        self.endpoint.daemon.audit("AUTH", self.link.peer, "ocpp boot", "ok", cp=self.id, vendor=charge_point_vendor, model=charge_point_model)
+        self.endpoint.daemon.audit(
+            "AUTH", self.link.peer, "ocpp boot", "ok", cp=self.id, vendor=charge_point_vendor, model=charge_point_model
+        )
         self.network.message(f"OCPP charger {self.id} booted ({charge_point_vendor} {charge_point_model}) from {self.link.peer}")
         return call_result.BootNotification(current_time=now_ocpp(), interval=interval, status=RegistrationStatus.accepted)
 
@@ -279,7 +281,9 @@ class Charger(ChargePoint):
                 else:
                     status = Status.COMPLETED if reason in NORMAL_STOPS else Status.INTERRUPTED
                     why = NORMAL_STOPS.get(reason) or f"the charger stopped it ({reason})"
-                ended = sessions.Ended(seq=session.last_seq + 1, kwh=transaction.kwh(meter_stop), status=status, reason=why, ts=messages.now_iso())
+                ended = sessions.Ended(
+                    seq=session.last_seq + 1, kwh=transaction.kwh(meter_stop), status=status, reason=why, ts=messages.now_iso()
+                )
                 self.network.report_supply(self.id, session.id, ended)
             self.transactions.stop(transaction.id, meter_stop, timestamp)
         return call_result.StopTransaction(id_tag_info={"status": AuthorizationStatus.accepted})

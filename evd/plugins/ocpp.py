@@ -46,7 +46,11 @@ async def _serve(daemon, section):
     try:
         await endpoint.start()
     except OSError as e:  # a port in use: central runs on
-        log.error("OCPP: cannot serve on %s: %s; central runs on without its OCPP endpoint", section.listen, os.strerror(e.errno) if e.errno else e)
+        log.error(
+            "OCPP: cannot serve on %s: %s; central runs on without its OCPP endpoint",
+            section.listen,
+            os.strerror(e.errno) if e.errno else e,
+        )
         await endpoint.stop()
         return
     _endpoints[daemon] = endpoint

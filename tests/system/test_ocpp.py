@@ -8,10 +8,10 @@ import aiohttp
 import pytest
 from ocpp.exceptions import SecurityError
 from ocpp.v16 import call
+from ocpp_charger import Charger
 
 from brokers import free_port
 from helpers import wait_for
-from ocpp_charger import Charger
 
 
 @pytest.fixture
@@ -234,7 +234,9 @@ def test_bad_input_is_answered_as_ocpp_says_and_central_goes_on(ocpp_net, charge
     assert answer[:3] == [4, "u1", "NotImplemented"]
     answer = charger.send_raw(json.dumps([2, "u2", "DataTransfer", {"vendorId": "x"}]))
     assert answer[:3] == [4, "u2", "NotSupported"]
-    answer = charger.send_raw(json.dumps([2, "u3", "StartTransaction", {"connectorId": 1, "idTag": "D1", "meterStart": "lots", "timestamp": "x"}]))
+    answer = charger.send_raw(
+        json.dumps([2, "u3", "StartTransaction", {"connectorId": 1, "idTag": "D1", "meterStart": "lots", "timestamp": "x"}])
+    )
     assert answer[:3] == [4, "u3", "TypeConstraintViolation"]
     answer = charger.send_raw(json.dumps([2, "u4", "Heartbeat", {"surprise": 1}]))
     assert answer[:3] == [4, "u4", "FormationViolation"]
