@@ -94,10 +94,11 @@ class Network:
 
     # -- charging points an extra drives (OCPP chargers), through central's rules -----------------
 
-    def connect(self, cp_id, link, control):
+    def connect(self, cp_id, link, control, location=""):
         """A charger of ``cp_id`` is connected through ``link`` (``close()``, ``async send(*fields)``) and takes
         central's orders (the cp.commands messages) through ``control(message)``; it is ACTIVE, or what its
-        stored state says. Raises CommandError for a bad id, or an unknown one while registration is closed."""
+        stored state says. A CP new to central is registered, described by ``location``. Raises CommandError
+        for a bad id, or an unknown one while registration is closed."""
         if not CP_ID.match(cp_id):
             raise CommandError("bad_args", f"invalid charging point id {cp_id!r}")
         central = self._central
@@ -105,7 +106,9 @@ class Network:
         if cp is None:
             if not central.config.open_registration:
                 raise CommandError("not_found", "unknown charging point (registration is closed)")
-            cp = central.cps[cp_id] = ChargingPoint(id=cp_id, price=central.config.default_price, registered_at=messages.now_iso())
+            cp = central.cps[cp_id] = ChargingPoint(
+                id=cp_id, location=location, price=central.config.default_price, registered_at=messages.now_iso()
+            )
             central.store.save_cp(cp.row())
             central.store.flush()
             central.message(f"new charging point {cp_id} registered")

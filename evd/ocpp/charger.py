@@ -111,9 +111,10 @@ class Charger(ChargePoint):
 
     # -- the connection ----------------------------------------------------------------------
 
-    def attach(self):
-        """Join central's network as ``self.id``; CommandError if central will not have it."""
-        self.network.connect(self.id, self.link, self.endpoint.controller(self.id))
+    def attach(self, description=""):
+        """Join central's network as ``self.id`` (a new CP described as ``description``); CommandError if
+        central will not have it."""
+        self.network.connect(self.id, self.link, self.endpoint.controller(self.id), location=description)
         self.accepted = True
         if self.network.is_stopped(self.id):  # stopped by the operator while away: tell it again
             self.order(messages.make("stop", cp=self.id, reason="stopped by the operator"))
@@ -200,7 +201,7 @@ class Charger(ChargePoint):
     def on_boot_notification(self, charge_point_vendor, charge_point_model, **optional):
         interval = round(self.endpoint.config.heartbeat_interval)
         try:
-            self.attach()
+            self.attach(description=f"{charge_point_vendor} {charge_point_model}"[:80])
         except CommandError as e:
             self.endpoint.daemon.audit("SECURITY", self.link.peer, "ocpp boot", f"refused: {e.message}", cp=self.id)
             self.network.message(f"OCPP charger {self.id} at {self.link.peer} refused: {e.message}")

@@ -62,6 +62,7 @@ def test_a_charger_boots_supplies_and_gets_its_ticket_once(ocpp_net, chargers):
         boot.status("Available")
         net.wait_state("OC1", "ACTIVE")
         assert set(net.cps()) == {"A1", "OC1"}  # listed beside the simulated CP
+        assert net.cps()["OC1"]["location"] == "EVCharging tests Lab-1"  # a new charger described by its boot
         assert boot.call(call.Heartbeat()).current_time
 
         assert boot.authorize("D1").id_tag_info["status"] == "Accepted"
