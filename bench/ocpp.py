@@ -12,14 +12,11 @@ import asyncio
 import collections
 import contextlib
 import json
-import os
-import pathlib
-import subprocess
-import sys
 import time
 
 from evd import messages
 
+from .procs import end_child, start_bench_child
 from .support import percentile
 
 KWH_REQUESTED = 500.0
@@ -62,12 +59,8 @@ class OcppChargers:
                 self.gone.set()
 
         self.server = await asyncio.start_unix_server(on_child, path=str(self.path), limit=2**24)
-        env = dict(
-            os.environ,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(pathlib.Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])),
-        )
-        command = [sys.executable, "-m", "bench.ocpp_chargers", "--url", self.url, "--count", str(self.count), "--control", str(self.path)]
-        self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        command = ["--url", self.url, "--count", str(self.count), "--control", str(self.path)]
+        self.proc = start_bench_child("bench.ocpp_chargers", *command)
         await asyncio.wait_for(attached.wait(), 30)
 
     def on_message(self, message):
@@ -139,12 +132,7 @@ class OcppChargers:
             self.server.close()
 
     def kill(self):
-        if self.proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(10)
+        end_child(self.proc)
 
 
 def _ms(seconds):

@@ -26,6 +26,25 @@ def evd_binary():
     return pathlib.Path(sys.executable).parent / "evd"
 
 
+def start_bench_child(module, *args):
+    """``python -m MODULE ARGS`` (one of the bench's helpers) in a session of its own, importing this
+    checkout's bench package whatever the working directory."""
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    return subprocess.Popen([sys.executable, "-m", module, *args], env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def end_child(proc, grace=5.0):
+    """Give ``proc`` ``grace`` seconds to exit on its own (it was asked to), then kill it."""
+    if proc is None:
+        return
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 class Processes:
     """Every process a benchmark started, so that all of them are killed on the way out."""
 

@@ -61,7 +61,17 @@ try:  # R20: central may hand each CP a key, and then takes only sealed telemetr
     from evd.plugins import crypto
 except ImportError:
     crypto = None
-from .procs import CpuMeter, EvdNode, Processes, log_errors, memory_mb, read_topic_kafka, read_topic_local
+from .procs import (
+    CpuMeter,
+    EvdNode,
+    Processes,
+    end_child,
+    log_errors,
+    memory_mb,
+    read_topic_kafka,
+    read_topic_local,
+    start_bench_child,
+)
 from .support import (
     TansuBroker,
     check_bootstrap,
@@ -237,16 +247,12 @@ class Monitors:
 
         self.server = await asyncio.start_unix_server(on_child, path=str(self.path), limit=2**24)
         self.processes.add(self)
-        env = dict(
-            os.environ,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(pathlib.Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])),
-        )
         for child in self.children:
-            command = [sys.executable, "-m", "bench.monitors", "--central", central, "--control", str(self.path)]
+            command = ["--central", central, "--control", str(self.path)]
             command += ["--first", str(child.first), "--cps", str(child.count), "--connect-timeout", str(connect_timeout)]
             if self.fleet.cafile:
                 command += ["--cafile", str(self.fleet.cafile)]
-            child.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+            child.proc = start_bench_child("bench.monitors", *command)
             await asyncio.wait_for(child.attached.wait(), 30)
 
     async def wait_connected(self):
@@ -291,13 +297,7 @@ class Monitors:
 
     def kill(self):
         for child in self.children:
-            if child.proc is None:
-                continue
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.proc.wait(5)
-            if child.proc.poll() is None:
-                child.proc.kill()
-                child.proc.wait(10)
+            end_child(child.proc)
 
 
 class ApiClients:
@@ -314,13 +314,9 @@ class ApiClients:
         return self.proc.pid if self.proc else None
 
     def start(self):
-        env = dict(
-            os.environ,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(pathlib.Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])),
-        )
-        command = [sys.executable, "-m", "bench.api_clients", "--url", self.central.api_url, "--clients", str(self.args.api_clients)]
+        command = ["--url", self.central.api_url, "--clients", str(self.args.api_clients)]
         command += ["--seconds", str(self.args.seconds), "--out", str(self.out)]
-        self.proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = start_bench_child("bench.api_clients", *command)
         return self
 
     def figures(self, fleet):
