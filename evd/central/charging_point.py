@@ -1,6 +1,7 @@
 """A charging point as central knows it: what it stores, its state in words, its tile."""
 
 import re
+import time
 
 import attrs
 
@@ -39,6 +40,17 @@ class ChargingPoint:
             stopped=bool(row["stopped"]),
             registered_at=row["registered_at"],
         )
+
+    def attach(self, link, health):
+        """``link`` is this CP's connection from now on (a monitor's, a charger's), ``health`` its health
+        until it reports; an older connection is closed. Returns that older connection, or None."""
+        old = self.link if self.link is not link else None
+        self.link = None  # first: closing the old one must not report this CP disconnected
+        if old is not None:
+            old.close()
+        self.link, self.health, self.detail, self.announced = link, health, "", None
+        self.last_heartbeat = time.monotonic()
+        return old
 
     @property
     def state(self):

@@ -4,9 +4,7 @@ import asyncio
 import logging
 import time
 
-from evd import messages
-
-from .charging_point import CP_ID, ChargingPoint
+from .charging_point import CP_ID
 
 log = logging.getLogger(__name__)
 
@@ -80,24 +78,16 @@ class MonitorLinks:
             await link.send("REGR", "DENIED", refusals[0])
             return
         if cp is None:
-            cp = central.cps[cp_id] = ChargingPoint(id=cp_id, price=central.config.default_price, registered_at=messages.now_iso())
-            central.message(f"new charging point {cp_id} registered")
+            cp = central.new_cp(cp_id)
         if central.config.open_registration:
             # With open registration the CP's own configuration describes it.
             cp.location = location or cp.location
             cp.price = price if price is not None else cp.price
             cp.city = city or cp.city
         central.store.save_cp(cp.row())
-        if cp.link is not None and cp.link is not link:
-            log.warning("charging point %s connected again from %s; dropping the old connection", cp_id, link.peer)
-            old = cp.link
-            cp.link = None
-            old.close()
         link.cp = cp
-        cp.link = link
-        cp.health, cp.detail = "UNKNOWN", ""
-        cp.last_heartbeat = time.monotonic()
-        cp.announced = None
+        if cp.attach(link, "UNKNOWN") is not None:
+            log.warning("charging point %s connected again from %s; dropping the old connection", cp_id, link.peer)
         key = daemon.plugins.hook.evd_cp_key(daemon=daemon, cp_id=cp_id) or ""
         await link.send("REGR", "OK", cp.location, f"{cp.price:g}", key)
         central.message(f"monitor of {cp_id} connected from {link.peer}")

@@ -8,16 +8,14 @@ Tables a plugin keeps in central's database are part of central's one versioned 
 (evd.store.MIGRATIONS); :meth:`Network.database` opens a connection of the plugin's own.
 """
 
-import time
-
 import attrs
 
 from evd import messages
 from evd.errors import CommandError
-from evd.sessions import Status
+from evd.sessions import Progress, Status
 from evd.store import open_database
 
-from .charging_point import CP_ID, ChargingPoint
+from .charging_point import CP_ID
 
 
 @attrs.frozen
@@ -106,18 +104,11 @@ class Network:
         if cp is None:
             if not central.config.open_registration:
                 raise CommandError("not_found", "unknown charging point (registration is closed)")
-            cp = central.cps[cp_id] = ChargingPoint(
-                id=cp_id, location=location, price=central.config.default_price, registered_at=messages.now_iso()
-            )
+            cp = central.new_cp(cp_id, location)
             central.store.save_cp(cp.row())
             central.store.flush()
-            central.message(f"new charging point {cp_id} registered")
-        if cp.link is not None and cp.link is not link:
-            old, cp.link = cp.link, None
-            old.close()
         link.beats_elsewhere = True  # its connection's own pings tell whether it is alive, not central's heartbeat clock
-        cp.link, cp.health, cp.detail, cp.announced = link, "OK", "", None
-        cp.last_heartbeat = time.monotonic()
+        cp.attach(link, "OK")
         central.controllers[cp_id] = control
         central.publisher.refresh(cp)
         return self._view(cp)
@@ -170,7 +161,8 @@ class Network:
     def report_supply(self, cp_id, session_id, event):
         """What the charger reports of a supply (evd.sessions' Started, Progress, Ended); False if no such session."""
         applied = self._central.supplies.apply(self._cp(cp_id), session_id, event)
-        self._central.store.flush()
+        if not isinstance(event, Progress):  # a start or an end is stored before the charger hears back;
+            self._central.store.flush()  # a reading waits for the next batch: the meter's next one carries it all
         return applied
 
     def end_supply(self, cp_id, reason):

@@ -117,6 +117,12 @@ class Central(Role):
             asleep = time.monotonic()
             await asyncio.sleep(interval)
 
+    def new_cp(self, cp_id, location=""):
+        """A charging point new to central (registering itself), known from now on; its caller stores it."""
+        cp = self.cps[cp_id] = ChargingPoint(id=cp_id, location=location, price=self.config.default_price, registered_at=messages.now_iso())
+        self.message(f"new charging point {cp_id} registered")
+        return cp
+
     # -- orders to a CP -------------------------------------------------------------------------
 
     def order(self, cp_id, message):

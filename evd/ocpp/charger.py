@@ -86,7 +86,6 @@ class ChargerLink:
 
     def __init__(self, ws, peer):
         self.ws, self.peer = ws, peer
-        self.beats_elsewhere = True
 
     def close(self):
         if not self.ws.closed:
