@@ -79,7 +79,8 @@ class Endpoint:
         def control(message):
             charger = self.chargers.get(cp_id)
             if charger is None:
-                log.info("OCPP %s is not connected: its %s order waits for its return", cp_id, message["type"])
+                # Not kept: on its return it is told the operator's stop again (Charger.attach); an end waits out end_grace.
+                log.info("OCPP %s is not connected: %s order not sent", cp_id, message["type"])
                 return
             charger.order(message)
 
