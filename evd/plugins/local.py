@@ -2,7 +2,10 @@
 
 Same topics, keys, at-least-once delivery and group offsets as Kafka, with no server:
 records carry a global sequence number (so per-key order is the file's order), groups
-keep their position per topic in ``offsets``, and readers wake on ``PRAGMA data_version``.
+keep their position per topic in ``offsets``. A reader with nothing to read sleeps on its
+doorbell (evd.doorbell), listed in ``bells`` with the topics and keys it follows; a writer
+rings, after its commit, the bells of what it wrote, so an idle driver is not woken by every
+engine's telemetry. A reader whose records flow polls ``PRAGMA data_version`` instead.
 The plain sqlite3 module is used here rather than sqlite-utils: this is a hot, tiny
 append/scan loop, not application state.
 """
@@ -16,16 +19,16 @@ import time
 import attrs
 
 import evd
-from evd import paths
+from evd import doorbell, paths
 from evd.bus import Transport
 from evd.config import Duration, positive
-from evd.consumer import Consumer
+from evd.consumer import IDLE_FETCH, Consumer
 from evd.errors import EvdError
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.005  # how often an eager reader whose records flow checks for new ones
-QUIET_POLL_INTERVAL = 0.05  # how often any other reader does (a check costs ~0.01 % of a core a second)
+QUIET_POLL_INTERVAL = 0.05  # how often a reader without a doorbell does
 FETCH_LIMIT = 1000
 TRIM_EVERY = 30.0
 
@@ -44,6 +47,13 @@ CREATE TABLE IF NOT EXISTS offsets (
     seq INTEGER NOT NULL,
     PRIMARY KEY (grp, topic)
 );
+CREATE TABLE IF NOT EXISTS bells (
+    bell TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    key TEXT
+);
+CREATE INDEX IF NOT EXISTS bells_topic ON bells (topic);
+CREATE INDEX IF NOT EXISTS bells_bell ON bells (bell);
 """
 
 
@@ -96,16 +106,25 @@ class LocalTransport(Transport):
     def __init__(self, daemon):
         super().__init__(daemon)
         self._db = None
+        self._ringer = None
         self._last_trim = 0.0
 
     def open_sender(self):
         self._db = connect(self.options.path)
+        self._ringer = doorbell.Ringer()
 
     def send_batch(self, batch):
         now = time.time()
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO records (topic, key, value, ts) VALUES (?, ?, ?, ?)", [(t, k, v, now) for t, k, v in batch])
+            # Read in the same transaction: a reader listed after it reads these records itself.
+            bells = bells_for(self._db, {(t, k) for t, k, _v in batch})
+        gone = self._ringer.ring(bells)
+        if gone:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany("DELETE FROM bells WHERE bell = ?", [(name,) for name in gone])
         return len(batch)
 
     def sender_alive(self):
@@ -133,6 +152,15 @@ class LocalTransport(Transport):
 
     def flush_and_close_sender(self, timeout):
         self._db.close()
+        self._ringer.close()
+
+
+def bells_for(db, written):
+    """The bells of the readers of ``written`` ((topic, key) pairs): those following a whole topic
+    or one of the keys."""
+    topics = sorted({topic for topic, _key in written})
+    rows = db.execute(f"SELECT bell, topic, key FROM bells WHERE topic IN ({', '.join('?' * len(topics))})", topics).fetchall()
+    return sorted({bell for bell, topic, key in rows if key is None or (topic, key) in written})
 
 
 class LocalConsumer(Consumer):
@@ -141,17 +169,27 @@ class LocalConsumer(Consumer):
     def __init__(self, transport, group):
         super().__init__(transport, group)
         self._woken = threading.Event()
+        self._bell = None
 
     def wake(self):
         self._woken.set()
+        bell = self._bell
+        if bell is not None:
+            bell.ring()
 
     def open(self):
         self.db = connect(self.transport.options.path)
         self.positions = {}
         self.live = set()  # topics followed only by live views: never committed
         self._version = None
+        try:
+            self._bell = doorbell.Doorbell()
+        except OSError as e:
+            log.warning("no doorbell for the local bus (%s): this reader polls every %.2fs", e, QUIET_POLL_INTERVAL)
 
     def resubscribe(self, interests):
+        # Listed before the positions are read: what is written after is rung, what before is read.
+        self._list_bell(interests)
         # Keys are not filtered here: other keys' rows cost a reader little (Consumer._hand_over
         # skips them undecoded), and skipping them would hold its position back.
         self.live = {topic for topic, interest in interests.items() if interest.live}
@@ -167,9 +205,25 @@ class LocalConsumer(Consumer):
             self.positions[topic] = row[0] if row else 0
         self.ready = True
 
+    def _list_bell(self, interests):
+        if self._bell is None:
+            return
+        rows = []
+        for topic, interest in interests.items():
+            keys = [None] if interest.keys is None else sorted(interest.keys)
+            rows += [(self._bell.name, topic, key) for key in keys]
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM bells WHERE bell = ?", (self._bell.name,))
+            self.db.executemany("INSERT INTO bells (bell, topic, key) VALUES (?, ?, ?)", rows)
+
     def fetch(self, timeout):
         deadline = time.monotonic() + timeout
-        while not self._woken.is_set():
+        while True:
+            if self._bell is not None:
+                self._bell.drain()  # what rang so far is read now
+            if self._woken.is_set():  # after the drain: wake() sets it before it rings
+                break
             version = self.db.execute("PRAGMA data_version").fetchone()[0]
             if version != self._version:
                 records = self._read()
@@ -177,11 +231,22 @@ class LocalConsumer(Consumer):
                     self._version = version  # caught up with this version of the file
                 if records:
                     return records
-            if time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 break
-            time.sleep(POLL_INTERVAL if self.hot() else QUIET_POLL_INTERVAL)
+            if self._bell is not None and not self.hot():
+                self._bell.wait(remaining)  # until a writer of what this reader follows rings
+            else:
+                time.sleep(min(self.pause(), remaining))
         self._woken.clear()
         return []
+
+    def pause(self):
+        """How long this reader sleeps between looks at the file: briefly while its records flow
+        (they are gathered in batches), else until its doorbell rings."""
+        if self.hot():
+            return POLL_INTERVAL
+        return IDLE_FETCH if self._bell is not None else QUIET_POLL_INTERVAL
 
     def _read(self):
         rows = []
@@ -209,9 +274,18 @@ class LocalConsumer(Consumer):
             )
 
     def close(self):
-        if self.db is not None:
-            self.db.close()
-            self.db = None
+        bell, self._bell = self._bell, None
+        try:
+            if self.db is not None and bell is not None:
+                with self.db:
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self.db.execute("DELETE FROM bells WHERE bell = ?", (bell.name,))
+        finally:
+            if bell is not None:
+                bell.close()
+            if self.db is not None:
+                self.db.close()
+                self.db = None
 
 
 LocalTransport.consumer_class = LocalConsumer

@@ -435,10 +435,9 @@ def test_an_eager_consumer_fetches_eagerly_while_records_flow_and_lazily_once_qu
         def wait_of(consumer):
             return consumer.client._fetcher.config["fetch_max_wait_ms"] / 1000
     else:
-        from evd.plugins import local
 
         def wait_of(consumer):
-            return local.POLL_INTERVAL if consumer.hot() else local.QUIET_POLL_INTERVAL
+            return consumer.pause()  # short while hot, else until its doorbell rings
 
     monkeypatch.setattr("evd.consumer.HOT_FOR", 1.5)
 
@@ -514,3 +513,67 @@ def test_processes_opening_a_new_local_bus_at_once_all_get_it(tmp_path):
         for thread in threads:
             thread.join()
         assert errors == [], f"attempt {attempt}: {errors[0]}"
+
+
+def test_an_idle_local_reader_is_rung_for_what_it_follows_only(tmp_path, monkeypatch):
+    """An idle reader sleeps on its doorbell, not on a timer: a writer rings, after its commit, only
+    the bells of the readers of the topic and key it wrote (a driver is not woken by the others')."""
+    from evd import doorbell
+
+    monkeypatch.setattr("evd.consumer.IDLE_FETCH", 60.0)  # a reader nobody rings would wait a minute
+    rung = []
+    ring = doorbell.Ringer.ring
+    monkeypatch.setattr(doorbell.Ringer, "ring", lambda self, names: rung.append(set(names)) or ring(self, names))
+
+    async def scenario():
+        producer, driver, central = (make_transport("local", "p", path=tmp_path / "bus.db", name=n) for n in ("p", "d", "c"))
+        mine, everything = Collector(), Collector()
+        driver.subscribe("driver.events", mine, group="driver-a", keys={"a"})
+        central.subscribe("driver.events", everything, group="audit")
+        for transport in (driver, central, producer):
+            await transport.start()
+        readers = driver._consumers["driver-a"], central._consumers["audit"]
+        await wait_until(lambda: all(reader.ready for reader in readers), message="both readers to follow the topic")
+        bells = [reader._bell.name for reader in readers]
+        started = time.monotonic()
+        publish_numbers(producer, 20, keys=("b",), topic="driver.events")
+        await wait_until(lambda: len(everything.numbers()) == 20, timeout=10, message="the whole topic's reader to be rung")
+        others = [names for names in rung if bells[1] in names]
+        publish_numbers(producer, 1, keys=("a",), topic="driver.events", start=100)
+        await wait_until(lambda: mine.numbers() == {100}, timeout=10, message="the keyed reader to be rung for its key")
+        delivered_in = time.monotonic() - started
+        for transport in (producer, driver, central):
+            await transport.stop()
+        return bells, others, delivered_in
+
+    (driver_bell, central_bell), rings_for_b, delivered_in = run(scenario())
+    assert rings_for_b and all(central_bell in names and driver_bell not in names for names in rings_for_b)
+    assert delivered_in < 30  # rung, not found by the next look a minute later
+
+
+def test_the_bells_of_readers_gone_are_forgotten(tmp_path):
+    """A reader killed without closing leaves its bell listed: the first writer that rings it finds
+    nobody there and removes it; a reader that closes removes its own."""
+    from evd.plugins.local import connect
+
+    db = connect(tmp_path / "bus.db")
+    db.execute("INSERT INTO bells (bell, topic, key) VALUES ('evd-bell-0-killed', 't.cp.telemetry', NULL)")
+    listed = lambda: {bell for (bell,) in db.execute("SELECT bell FROM bells")}  # noqa: E731
+
+    async def scenario():
+        producer, consumer = (make_transport("local", "t", path=tmp_path / "bus.db", name=n) for n in ("p", "c"))
+        consumer.subscribe("cp.telemetry", Collector(), group="central")
+        await consumer.start()
+        await producer.start()
+        reader = consumer._consumers["central"]
+        await wait_until(lambda: reader.ready, message="the reader to follow the topic")
+        before = listed()
+        publish_numbers(producer, 1)
+        await wait_until(lambda: "evd-bell-0-killed" not in listed(), timeout=10, message="the killed reader's bell to go")
+        await consumer.stop()
+        await producer.stop()
+        return before, reader._bell, listed()
+
+    before, bell_after_stop, after = run(scenario())
+    assert "evd-bell-0-killed" in before and len(before) == 2
+    assert bell_after_stop is None and after == set()
