@@ -258,7 +258,7 @@ class LocalConsumer(Consumer):
         rows = rows[:FETCH_LIMIT]
         for seq, topic, _key, _value in rows:
             self.positions[topic] = max(self.positions[topic], seq)
-        return [(topic, key.encode() if key is not None else None, value, (topic, seq)) for seq, topic, key, value in rows]
+        return [(topic, _as_bytes(key), _as_bytes(value), (topic, seq)) for seq, topic, key, value in rows]
 
     def position_key(self, position):
         return position[0]
@@ -286,6 +286,14 @@ class LocalConsumer(Consumer):
             if self.db is not None:
                 self.db.close()
                 self.db = None
+
+
+def _as_bytes(stored):
+    """A key or value as the consumer takes it: SQLite keeps whatever type its writer gave (evd
+    writes text keys and blob values; another program may write integers, reals or text)."""
+    if stored is None or isinstance(stored, bytes):
+        return stored
+    return str(stored).encode()
 
 
 LocalTransport.consumer_class = LocalConsumer

@@ -239,7 +239,8 @@ def inject_raw(factory, topic, key, values):
         producer.close()
     else:
         db = sqlite3.connect(factory.path)
-        db.executemany("INSERT INTO records (topic, key, value, ts) VALUES (?, ?, ?, 0)", [(full, key, v) for v in values])
+        # Stamped now: a record older than the retention goes at the next trim, maybe before it is read.
+        db.executemany("INSERT INTO records (topic, key, value, ts) VALUES (?, ?, ?, ?)", [(full, key, v, time.time()) for v in values])
         db.commit()
         db.close()
 
@@ -577,3 +578,41 @@ def test_the_bells_of_readers_gone_are_forgotten(tmp_path):
     before, bell_after_stop, after = run(scenario())
     assert "evd-bell-0-killed" in before and len(before) == 2
     assert bell_after_stop is None and after == set()
+
+
+def test_local_records_of_any_sqlite_type_are_read_or_skipped_never_stuck_on(tmp_path):
+    """The bus file is SQLite: another program (or a broken one) can store a key or value as an
+    integer, a real, text or a blob. A reader takes keys as text and values as bytes, skips what is
+    not a message, and goes on to the next record."""
+    full = "t.cp.telemetry"
+    good = messages.make("progress", n=1)
+
+    async def scenario():
+        producer, consumer = (make_transport("local", "t", path=tmp_path / "bus.db", name=n) for n in ("p", "c"))
+        got = Collector()
+        consumer.subscribe("cp.telemetry", got, group="central")
+        await consumer.start()
+        await producer.start()
+        await wait_until(lambda: consumer._consumers["central"].ready, message="the reader to follow the topic")
+        odd = [
+            (b"\xffa", messages.encode(messages.make("progress", n=10))),  # a blob key, not UTF-8
+            (7, messages.encode(messages.make("progress", n=11))),  # an integer key
+            ("a", messages.encode(messages.make("progress", n=12)).decode()),  # a text value
+            ("a", 5),  # an integer value: not a message
+            ("a", 2.5),  # a real value: not a message
+        ]
+        db = sqlite3.connect(tmp_path / "bus.db")
+        rows = [(full, k, v, time.time()) for k, v in odd]  # now: older records go at the next trim
+        db.executemany("INSERT INTO records (topic, key, value, ts) VALUES (?, ?, ?, ?)", rows)
+        db.commit()
+        db.close()
+        producer.publish("cp.telemetry", "a", good)
+        await wait_until(lambda: 1 in got.numbers(), timeout=10, message="the record after the odd ones")
+        await producer.stop()
+        await consumer.stop()
+        return got, consumer.stats
+
+    got, stats = run(scenario())
+    assert got.numbers() == {1, 10, 11, 12}, (got.items, dict(stats))
+    assert got.by_key["7"] == [11] and got.by_key["\ufffda"] == [10]
+    assert stats["malformed"] == 2
