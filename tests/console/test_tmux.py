@@ -4,18 +4,17 @@ import json
 import shutil
 import signal
 import subprocess
-import uuid
 
 import pytest
 
 from helpers import BIN, evctl, wait_for
-from tmux_screen import tiles
+from tmux_screen import end_session, new_session, tiles, tmux
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
 def capture(session):
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+    return tmux(session, "capture-pane", "-p", "-t", session, capture_output=True, text=True).stdout
 
 
 def test_stop_a_cp_from_the_central_panel(short_tmp):
@@ -25,11 +24,20 @@ def test_stop_a_cp_from_the_central_panel(short_tmp):
         stderr=subprocess.DEVNULL,
     )
     sock = short_tmp / "run" / "central.sock"
-    session = f"evd-{uuid.uuid4().hex[:8]}"
+    session = new_session()
     try:
         wait_for(lambda: sock.exists(), timeout=30, message="central's socket")
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", f"TERM=xterm-256color {BIN / 'evctl'} -s {sock} attach"],
+        tmux(
+            session,
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "100",
+            "-y",
+            "30",
+            f"TERM=xterm-256color {BIN / 'evctl'} -s {sock} attach",
             check=True,
         )
         wait_for(
@@ -39,7 +47,7 @@ def test_stop_a_cp_from_the_central_panel(short_tmp):
         )
         assert capture(session).splitlines()[0].rstrip().endswith(" connected")  # the header's link state, not a word inside DISCONNECTED
         # The focused tile: the first CP drawn (the first to register, which need not be ALC1).
-        subprocess.run(["tmux", "send-keys", "-t", session, "s"], check=True)
+        tmux(session, "send-keys", "-t", session, "s", check=True)
 
         def stopped():
             return [cp["id"] for cp in json.loads(evctl(sock, "--json", "cp", "list").stdout) if cp["state"] == "STOPPED"]
@@ -51,15 +59,15 @@ def test_stop_a_cp_from_the_central_panel(short_tmp):
             message=f"Out of Order on {focused}'s own tile",
         )
         assert [cp for cp, tile in tiles(capture(session).splitlines()).items() if tile[3] == "STOPPED"] == [focused]
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        tmux(session, "send-keys", "-t", session, "q", check=True)
         wait_for(
-            lambda: subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0,
+            lambda: tmux(session, "has-session", "-t", session, capture_output=True).returncode != 0,
             timeout=10,
             message="the panel to quit",
         )
         assert evctl(sock, "ping").returncode == 0  # detaching leaves the daemon running
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        end_session(session)
         demo.send_signal(signal.SIGINT)
         demo.wait(30)
 
@@ -67,19 +75,19 @@ def test_stop_a_cp_from_the_central_panel(short_tmp):
 def test_assignment_command_runs_daemon_and_panel_in_one_terminal(short_tmp, kafka_bootstrap):
     from brokers import free_port
 
-    session = f"evd-{uuid.uuid4().hex[:8]}"
+    session = new_session()
     sock = short_tmp / "central.sock"
     command = (
         f"cd {short_tmp} && RUNTIME_DIRECTORY={short_tmp} TERM=xterm-256color "
         f"{BIN / 'EV_Central'} {free_port()} {kafka_bootstrap} {short_tmp / 'c.db'}; echo EXITED $?; sleep 30"
     )
     try:
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command], check=True)
+        tmux(session, "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command, check=True)
         wait_for(lambda: "EVCharging central" in capture(session), timeout=30, message="central's panel")
         assert evctl(sock, "ping").returncode == 0
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        tmux(session, "send-keys", "-t", session, "q", check=True)
         wait_for(lambda: "EXITED 0" in capture(session), timeout=20, message="EV_Central to exit")
         assert not sock.exists()  # quitting the panel stopped the daemon
         assert (short_tmp / "central.log").read_text().count("ready") == 1
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        end_session(session)

@@ -1,9 +1,11 @@
 """Reading a panel from a real terminal: a tmux session, its captured lines, central's tiles."""
 
+import contextlib
 import os
 import re
 import shlex
 import subprocess
+import tempfile
 import uuid
 
 from helpers import BIN
@@ -11,17 +13,39 @@ from helpers import BIN
 TILE_WIDTH = 20
 
 
+def tmux(session, *args, **options):
+    """Run a tmux command on ``session``'s own tmux server: on the shared default server a new
+    session could meet it exiting after another test's last session ("server exited unexpectedly")."""
+    return subprocess.run(["tmux", "-S", _server_socket(session), *args], **options)
+
+
+def end_session(session):
+    """Stop ``session``'s server and remove its socket (tmux leaves it behind)."""
+    tmux(session, "kill-server", capture_output=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_server_socket(session))
+
+
+def new_session():
+    """A name for a new session (and its server)."""
+    return f"evd-{uuid.uuid4().hex[:8]}"
+
+
+def _server_socket(session):
+    return os.path.join(tempfile.gettempdir(), f"{session}.tmux")
+
+
 class Pane:
     """A panel running in a detached tmux session of its own."""
 
     def __init__(self, socket, cols=100, rows=30):
-        self.session = f"evd-{uuid.uuid4().hex[:8]}"
+        self.session = new_session()
         # The tmux server keeps the environment it started with: pass this test's PYTHONPATH along.
         command = f"TERM=xterm-256color PYTHONPATH={shlex.quote(os.environ.get('PYTHONPATH', ''))} {BIN / 'evctl'} -s {socket} attach"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", str(cols), "-y", str(rows), command], check=True)
+        tmux(self.session, "new-session", "-d", "-s", self.session, "-x", str(cols), "-y", str(rows), command, check=True)
 
     def text(self):
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session], capture_output=True, text=True).stdout
+        return tmux(self.session, "capture-pane", "-p", "-t", self.session, capture_output=True, text=True).stdout
 
     def lines(self):
         return self.text().splitlines()
@@ -31,7 +55,7 @@ class Pane:
         return lines[0] if lines else ""
 
     def keys(self, *keys):
-        subprocess.run(["tmux", "send-keys", "-t", self.session, *keys], check=True)
+        tmux(self.session, "send-keys", "-t", self.session, *keys, check=True)
 
     def field(self, label):
         """The value of a 'Label: value' line on the panel, or None."""
@@ -41,7 +65,7 @@ class Pane:
         return None
 
     def close(self):
-        subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True)
+        end_session(self.session)
 
 
 def tiles(lines):
