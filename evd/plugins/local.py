@@ -122,9 +122,7 @@ class LocalTransport(Transport):
             bells = bells_for(self._db, {(t, k) for t, k, _v in batch})
         gone = self._ringer.ring(bells)
         if gone:
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany("DELETE FROM bells WHERE bell = ?", [(name,) for name in gone])
+            forget_bells(self._db, gone)
         return len(batch)
 
     def sender_alive(self):
@@ -161,6 +159,13 @@ def bells_for(db, written):
     topics = sorted({topic for topic, _key in written})
     rows = db.execute(f"SELECT bell, topic, key FROM bells WHERE topic IN ({', '.join('?' * len(topics))})", topics).fetchall()
     return sorted({bell for bell, topic, key in rows if key is None or (topic, key) in written})
+
+
+def forget_bells(db, names):
+    """Unlist the bells ``names``: their readers closed, or are gone."""
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("DELETE FROM bells WHERE bell = ?", [(name,) for name in names])
 
 
 class LocalConsumer(Consumer):
@@ -277,9 +282,7 @@ class LocalConsumer(Consumer):
         bell, self._bell = self._bell, None
         try:
             if self.db is not None and bell is not None:
-                with self.db:
-                    self.db.execute("BEGIN IMMEDIATE")
-                    self.db.execute("DELETE FROM bells WHERE bell = ?", (bell.name,))
+                forget_bells(self.db, [bell.name])
         finally:
             if bell is not None:
                 bell.close()
