@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from helpers import BIN, evctl, wait_for
-from tmux_screen import end_session, new_session, tiles, tmux
+from tmux_screen import Pane, end_session, new_session, tiles, tmux
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -24,50 +24,39 @@ def test_stop_a_cp_from_the_central_panel(short_tmp):
         stderr=subprocess.DEVNULL,
     )
     sock = short_tmp / "run" / "central.sock"
-    session = new_session()
+    pane = None
     try:
         wait_for(lambda: sock.exists(), timeout=30, message="central's socket")
-        tmux(
-            session,
-            "new-session",
-            "-d",
-            "-s",
-            session,
-            "-x",
-            "100",
-            "-y",
-            "30",
-            f"TERM=xterm-256color {BIN / 'evctl'} -s {sock} attach",
-            check=True,
-        )
+        pane = Pane(sock)
         wait_for(
-            lambda: [t[3] for t in tiles(capture(session).splitlines()).values()] == ["ACTIVE"] * 4,
+            lambda: [t[3] for t in tiles(pane.lines()).values()] == ["ACTIVE"] * 4,
             timeout=30,
             message="4 ACTIVE tiles on screen",
         )
-        assert capture(session).splitlines()[0].rstrip().endswith(" connected")  # the header's link state, not a word inside DISCONNECTED
+        assert pane.lines()[0].rstrip().endswith(" connected")  # the header's link state, not a word inside DISCONNECTED
         # The focused tile: the first CP drawn (the first to register, which need not be ALC1).
-        tmux(session, "send-keys", "-t", session, "s", check=True)
+        pane.keys("s")
 
         def stopped():
             return [cp["id"] for cp in json.loads(evctl(sock, "--json", "cp", "list").stdout) if cp["state"] == "STOPPED"]
 
         (focused,) = wait_for(stopped, timeout=10, message="the focused CP stopped")
         wait_for(
-            lambda: tiles(capture(session).splitlines())[focused][3:5] == ["STOPPED", "Out of Order"],
+            lambda: tiles(pane.lines())[focused][3:5] == ["STOPPED", "Out of Order"],
             timeout=10,
             message=f"Out of Order on {focused}'s own tile",
         )
-        assert [cp for cp, tile in tiles(capture(session).splitlines()).items() if tile[3] == "STOPPED"] == [focused]
-        tmux(session, "send-keys", "-t", session, "q", check=True)
+        assert [cp for cp, tile in tiles(pane.lines()).items() if tile[3] == "STOPPED"] == [focused]
+        pane.keys("q")
         wait_for(
-            lambda: tmux(session, "has-session", "-t", session, capture_output=True).returncode != 0,
+            lambda: tmux(pane.session, "has-session", "-t", pane.session, capture_output=True).returncode != 0,
             timeout=10,
             message="the panel to quit",
         )
         assert evctl(sock, "ping").returncode == 0  # detaching leaves the daemon running
     finally:
-        end_session(session)
+        if pane is not None:
+            pane.close()
         demo.send_signal(signal.SIGINT)
         demo.wait(30)
 
