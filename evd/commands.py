@@ -115,6 +115,10 @@ def _attach(socket_path):
 
 #: The columns of a table of sessions (``sessions``, ``driver history``).
 SESSION_COLUMNS = ("id", "cp", "driver", "status", "kwh", "eur", "started_at", "ended_at", "reason")
+#: A session in ``evctl sessions --json`` and in a driver's history (DESIGN.md §2).
+LISTING_FIELDS = ("id", "cp", "driver", "started_at", "ended_at", "kwh", "eur", "status", "reason")
+#: A ticket's fields, as drivers read them.
+TICKET_FIELDS = ("session", "cp", "driver", "kwh", "eur", "price", "status", "reason", "started_at", "ended_at")
 
 #: What every daemon answers, whatever its role.
 CORE_COMMANDS = (

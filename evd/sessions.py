@@ -21,6 +21,7 @@ import operator
 
 import attrs
 
+from .commands import LISTING_FIELDS
 from .money import cost, energy
 
 
@@ -124,10 +125,6 @@ class Session:
 COLUMNS = {field.name: field.metadata["column"] for field in attrs.fields(Session) if "column" in field.metadata}
 #: The stored fields' values, in COLUMNS order, as a tuple (per applied record: attrgetter is C).
 stored_values = operator.attrgetter(*COLUMNS)
-#: A session in ``evctl sessions --json`` and in a driver's history (DESIGN.md §2).
-LISTING_FIELDS = ("id", "cp", "driver", "started_at", "ended_at", "kwh", "eur", "status", "reason")
-#: A ticket's fields, as drivers read them.
-TICKET_FIELDS = ("session", "cp", "driver", "kwh", "eur", "price", "status", "reason", "started_at", "ended_at")
 
 
 # -- events: what happens to a session ------------------------------------------------------

@@ -8,11 +8,34 @@
 - operator.py: stop/resume, the registry's and the weather's changes;
 - network.py: the declared interface of central for its extras (plugins);
 - charging_point.py, config.py: a CP as central knows it, central's config section.
+
+Every extra asks ``network_of(daemon)`` in every daemon, so this package loads nothing until
+a name is used: a monitor, an engine or a driver never imports central's modules (~25 ms of
+start-up each).
 """
 
-from .charging_point import CP_ID, ChargingPoint
-from .config import CentralConfig
-from .network import ChargingPointView, Network, network_of
-from .role import Central
+import importlib
 
-__all__ = ["CP_ID", "Central", "CentralConfig", "ChargingPoint", "ChargingPointView", "Network", "network_of"]
+#: name -> the module that defines it, imported on first use (PEP 562).
+_WHERE = {
+    "CP_ID": "charging_point",
+    "ChargingPoint": "charging_point",
+    "CentralConfig": "config",
+    "ChargingPointView": "network",
+    "Network": "network",
+    "Central": "role",
+}
+
+__all__ = [*sorted(_WHERE), "network_of"]
+
+
+def network_of(daemon):
+    """Central's Network in a daemon running central, else None."""
+    role = daemon.role if daemon.role_name == "central" else None
+    return getattr(role, "network", None)
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -32,12 +32,6 @@ class ChargingPointView:
     session: str | None  # while SUPPLYING
 
 
-def network_of(daemon):
-    """Central's Network in a daemon running central, else None."""
-    role = daemon.role if daemon.role_name == "central" else None
-    return getattr(role, "network", None)
-
-
 class Network:
     def __init__(self, central):
         self._central = central

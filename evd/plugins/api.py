@@ -10,8 +10,7 @@ import os
 import attrs
 
 import evd
-from evd.api.tokens import TokenStore
-from evd.central.network import network_of
+from evd.central import network_of
 from evd.commands import Arg, CommandSpec
 from evd.config import HostPort
 from evd.errors import EvdError
@@ -49,6 +48,8 @@ def _tokens(daemon):
     network = network_of(daemon)
     if network is None:
         return None
+    from evd.api.tokens import TokenStore  # central's only: hashlib and secrets stay out of other daemons
+
     return _token_stores.made(daemon, lambda: TokenStore(network.database()))
 
 

@@ -18,7 +18,7 @@ import attrs
 
 import evd
 from evd import messages
-from evd.central.network import network_of
+from evd.central import network_of
 from evd.commands import Arg, CommandSpec
 from evd.errors import CommandError
 from evd.pluginmanager import PerDaemon

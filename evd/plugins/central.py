@@ -1,7 +1,7 @@
 """The central role's plugin: its role, its config section and its control commands (the role: evd.central)."""
 
 import evd
-from evd.central import Central, CentralConfig, ChargingPoint
+from evd.central.config import CentralConfig
 from evd.commands import SESSION_COLUMNS, Arg, CommandSpec
 
 _IDS = Arg("ids", "charging point ids", nargs="*", metavar="ID")
@@ -54,12 +54,20 @@ COMMANDS = [
                 role="central", args=(_DRIVER,), mutating=True),
 ]  # fmt: skip
 
-__all__ = ["Central", "CentralConfig", "ChargingPoint"]
+
+class CentralRole:
+    """What the plugin registers: instantiating it gives the real role (evd.central.role), which
+    only a daemon running central imports: every daemon loads this plugin."""
+
+    def __new__(cls, daemon):
+        from evd.central.role import Central
+
+        return Central(daemon)
 
 
 @evd.hookimpl
 def evd_register_roles():
-    return {"central": Central}
+    return {"central": CentralRole}
 
 
 @evd.hookimpl

@@ -17,11 +17,10 @@ import attrs
 
 import evd
 from evd import messages
-from evd.commands import CP_ID, SESSION_COLUMNS, Arg, CommandSpec, kwh_arg, parse_kwh, read_requests_file
+from evd.commands import CP_ID, LISTING_FIELDS, SESSION_COLUMNS, TICKET_FIELDS, Arg, CommandSpec, kwh_arg, parse_kwh, read_requests_file
 from evd.config import Duration, positive
 from evd.errors import CommandError, ConfigError
 from evd.role import Role
-from evd.sessions import LISTING_FIELDS, TICKET_FIELDS
 
 log = logging.getLogger(__name__)
 

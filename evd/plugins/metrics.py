@@ -29,7 +29,7 @@ import os
 import attrs
 
 import evd
-from evd.central.network import network_of
+from evd.central import network_of
 from evd.config import HostPort
 from evd.pluginmanager import PerDaemon
 

@@ -10,7 +10,7 @@ import os
 import attrs
 
 import evd
-from evd.central.network import network_of
+from evd.central import network_of
 from evd.config import Duration, HostPort, positive
 from evd.pluginmanager import PerDaemon
 

@@ -8,10 +8,10 @@ import pytest
 from fakes import FakeDaemon, call, driver_dispatcher, requests_sent, until
 
 from evd import messages
+from evd.central import Central, ChargingPoint
 from evd.dispatcher import Dispatcher
 from evd.pluginmanager import command_table
 from evd.plugins import central as central_plugin
-from evd.plugins.central import Central, ChargingPoint
 
 # -- central's answer ------------------------------------------------------------------------------
 
