@@ -94,8 +94,8 @@ def percentile(sorted_values, fraction):
 def check_bootstrap(parser, args):
     """``--bootstrap`` goes with Kafka and must be a loopback broker: a usage error otherwise."""
     if args.bootstrap:
-        if args.transport != "kafka":
-            parser.error("--bootstrap goes with --transport kafka")
+        if args.transport == "local":
+            parser.error("--bootstrap goes with a Kafka transport")
         try:
             args.bootstrap = require_loopback(args.bootstrap)
         except (ValueError, OSError) as e:

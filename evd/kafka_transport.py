@@ -24,11 +24,11 @@ from kafka.errors import (
     TopicAlreadyExistsError,
 )
 from kafka.net import KafkaNetClient
-from kafka.partitioner import murmur2
 from kafka.structs import OffsetAndMetadata
 
 from evd.bus import Transport
 from evd.consumer import Consumer
+from evd.kafka_partitions import partitions_of
 from evd.plugins.kafka import KafkaOptions
 
 log = logging.getLogger(__name__)
@@ -313,19 +313,6 @@ class KafkaLogGate(logging.Handler):
     def _about_the_network(self, record):
         args = record.args if isinstance(record.args, tuple) else ()
         return record.msg in self.NETWORK_LINES or any(isinstance(arg, self.NETWORK) for arg in args)
-
-
-def partitions_of(keys, numbers):
-    """The partitions among ``numbers`` that records with ``keys`` go to (all for None).
-
-    The producer's default partitioner, as in the Java client: murmur2 of the key over the
-    sorted partitions. A keyed consumer fetches only those: a driver does not download every
-    other driver's progress events.
-    """
-    numbers = sorted(numbers)
-    if keys is None:
-        return numbers
-    return sorted({numbers[(murmur2(key.encode()) & 0x7FFFFFFF) % len(numbers)] for key in keys})
 
 
 def quiet_kafka_logs():

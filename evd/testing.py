@@ -18,6 +18,7 @@ import attrs
 from evd.config import Duration, HostPort, TransportConfig
 from evd.plugins.kafka import KafkaOptions, KafkaTransport
 from evd.plugins.local import LocalOptions, LocalTransport
+from evd.plugins.rdkafka import RdKafkaTransport
 
 #: tansu reads these from the environment; a shell that exports one would change the broker started here.
 TANSU_ENV = ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -146,21 +147,18 @@ class StandaloneDaemon:
 
 
 def make_transport(kind, prefix, *, bootstrap=None, path=None, name="test", partitions=3, fetch_max_wait=None, options=None):
-    """A transport of ``kind`` on its own: Kafka at ``bootstrap`` (host:port) or the SQLite log at ``path``
-    (or with ``options``, the transport section's own attrs object, as they are)."""
-    if options is not None:
-        cls = {"kafka": KafkaTransport, "local": LocalTransport}[kind]
-    elif kind == "kafka":
+    """A transport of ``kind`` on its own: Kafka (``kafka`` or ``rdkafka``) at ``bootstrap`` (host:port)
+    or the SQLite log at ``path`` (or with ``options``, the transport section's own attrs object, as they are)."""
+    classes = {"kafka": KafkaTransport, "rdkafka": RdKafkaTransport, "local": LocalTransport}
+    if kind not in classes:
+        raise ValueError(f"unknown transport kind {kind!r}")
+    if options is None and kind == "local":
+        options = LocalOptions(path=pathlib.Path(path))
+    elif options is None:
         options = KafkaOptions(bootstrap=HostPort.parse(bootstrap), partitions=partitions)
         if fetch_max_wait is not None:
             options = attrs.evolve(options, fetch_max_wait=Duration(fetch_max_wait))
-        cls = KafkaTransport
-    elif kind == "local":
-        options = LocalOptions(path=pathlib.Path(path))
-        cls = LocalTransport
-    else:
-        raise ValueError(f"unknown transport kind {kind!r}")
-    return cls(StandaloneDaemon(_Config(TransportConfig(kind=kind, topic_prefix=prefix, options=options)), name=name))
+    return classes[kind](StandaloneDaemon(_Config(TransportConfig(kind=kind, topic_prefix=prefix, options=options)), name=name))
 
 
 def children_of(pid):
