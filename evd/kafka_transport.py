@@ -26,10 +26,9 @@ from kafka.errors import (
 from kafka.net import KafkaNetClient
 from kafka.structs import OffsetAndMetadata
 
-from evd.bus import Transport
 from evd.consumer import Consumer
 from evd.kafka_partitions import partitions_of
-from evd.plugins.kafka import KafkaOptions
+from evd.plugins.kafka import BrokerTransport
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +41,14 @@ KAFKA_LOG_EVERY = 60.0  # seconds before the same kafka-python log line is let t
 HOT_FETCH_WAIT = 0.05
 
 
-class KafkaTransport(Transport):
+class KafkaTransport(BrokerTransport):
     kind = "kafka"
-    options_class = KafkaOptions
 
     def __init__(self, daemon):
         super().__init__(daemon)
         quiet_kafka_logs()
         self._producer = None
         self._unconfirmed = 0
-        self._topics_made = set()
-        self._topics_lock = threading.Lock()
         self._last_liveness = 0.0
         self._alive = False
 
@@ -65,28 +61,19 @@ class KafkaTransport(Transport):
             **self.options.security_args(),
         }
 
-    def where(self):
-        return f"the broker at {self.options.bootstrap}"
-
-    def ensure_topics(self, topics):
-        """Create missing topics with the configured partitions (brokers may not auto-create them)."""
-        with self._topics_lock:
-            missing = [t for t in topics if t not in self._topics_made]
-            if not missing:
-                return
-            admin = construct(KafkaAdminClient, **self.client_args())
-            try:
-                existing = set(admin.list_topics())
-                wanted = [NewTopic(t, self.options.partitions, self.options.replication_factor) for t in missing if t not in existing]
-                if wanted:
-                    try:
-                        admin.create_topics(wanted)
-                        log.info("created topics %s", ", ".join(t.name for t in wanted))
-                    except TopicAlreadyExistsError:
-                        pass
-            finally:
-                admin.close()
-            self._topics_made.update(missing)
+    def create_topics(self, names):
+        admin = construct(KafkaAdminClient, **self.client_args())
+        try:
+            existing = set(admin.list_topics())
+            wanted = [NewTopic(t, self.options.partitions, self.options.replication_factor) for t in names if t not in existing]
+            if wanted:
+                try:
+                    admin.create_topics(wanted)
+                    log.info("created topics %s", ", ".join(t.name for t in wanted))
+                except TopicAlreadyExistsError:
+                    pass
+        finally:
+            admin.close()
 
     # -- sender -----------------------------------------------------------------------
 

@@ -12,17 +12,15 @@ its error callback says (all brokers down) until a metadata request answers agai
 """
 
 import logging
-import threading
 import time
 
 from confluent_kafka import OFFSET_END, OFFSET_STORED, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka import Consumer as RdConsumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from evd.bus import Transport
 from evd.consumer import Consumer
 from evd.kafka_partitions import partitions_of
-from evd.plugins.kafka import KafkaOptions
+from evd.plugins.kafka import BrokerTransport
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +76,13 @@ class LibrdkafkaLog:
         log.debug(fmt, *args)
 
 
-class RdKafkaTransport(Transport):
+class RdKafkaTransport(BrokerTransport):
     kind = "rdkafka"
-    options_class = KafkaOptions
 
     def __init__(self, daemon):
         super().__init__(daemon)
         self._producer = None
         self._reach = Reachability()
-        self._topics_made = set()
-        self._topics_lock = threading.Lock()
 
     def client_config(self, reach):
         options = self.options
@@ -103,26 +98,17 @@ class RdKafkaTransport(Transport):
             **security_config(options),
         }
 
-    def where(self):
-        return f"the broker at {self.options.bootstrap}"
-
-    def ensure_topics(self, topics):
-        """Create missing topics with the configured partitions (brokers may not auto-create them)."""
-        with self._topics_lock:
-            missing = [t for t in topics if t not in self._topics_made]
-            if not missing:
-                return
-            admin = AdminClient(self.client_config(Reachability()))
-            existing = admin.list_topics(timeout=BOOTSTRAP_TIMEOUT).topics
-            wanted = [NewTopic(t, self.options.partitions, self.options.replication_factor) for t in missing if t not in existing]
-            for topic, future in (admin.create_topics(wanted, request_timeout=10) if wanted else {}).items():
-                try:
-                    future.result()
-                    log.info("created topic %s", topic)
-                except KafkaException as e:
-                    if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                        raise
-            self._topics_made.update(missing)
+    def create_topics(self, names):
+        admin = AdminClient(self.client_config(Reachability()))
+        existing = admin.list_topics(timeout=BOOTSTRAP_TIMEOUT).topics
+        wanted = [NewTopic(t, self.options.partitions, self.options.replication_factor) for t in names if t not in existing]
+        for topic, future in (admin.create_topics(wanted, request_timeout=10) if wanted else {}).items():
+            try:
+                future.result()
+                log.info("created topic %s", topic)
+            except KafkaException as e:
+                if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
 
     # -- sender -----------------------------------------------------------------------
 

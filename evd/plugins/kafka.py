@@ -5,11 +5,13 @@ need: a monitor, a panel or evctl never loads it.
 """
 
 import pathlib
+import threading
 import typing
 
 import attrs
 
 import evd
+from evd.bus import Transport
 from evd.config import Duration, HostPort, positive
 
 
@@ -39,6 +41,33 @@ class KafkaOptions:
         names = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password")
         args = {name: str(getattr(self, name)) for name in names if getattr(self, name) is not None}
         return {"security_protocol": self.security_protocol, **args}
+
+
+class BrokerTransport(Transport):
+    """What both Kafka transports (kafka-python's, librdkafka's) share: the keys, the broker named
+    in log lines, the topics made at most once per process."""
+
+    options_class = KafkaOptions
+
+    def __init__(self, daemon):
+        super().__init__(daemon)
+        self._topics_made = set()
+        self._topics_lock = threading.Lock()
+
+    def where(self):
+        return f"the broker at {self.options.bootstrap}"
+
+    def ensure_topics(self, topics):
+        """Create missing topics with the configured partitions (brokers may not auto-create them)."""
+        with self._topics_lock:
+            missing = sorted(t for t in topics if t not in self._topics_made)
+            if missing:
+                self.create_topics(missing)
+                self._topics_made.update(missing)
+
+    def create_topics(self, names):
+        """Create those of ``names`` the broker does not have (another client may be creating them too)."""
+        raise NotImplementedError
 
 
 class KafkaTransport:
