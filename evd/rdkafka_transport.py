@@ -236,11 +236,11 @@ class RdKafkaGroupConsumer(Consumer):
             if message.error() is not None:
                 self._reach.on_error(message.error())
                 continue
+            self._reach.up = True  # a record came from the broker (an error event alone says nothing of it)
             position = (message.topic(), message.partition())
             if position in self._live and message.offset() < self._floor_of(position):
                 continue
             records.append((position[0], message.key(), message.value(), (position, message.offset())))
-        self._reach.up = True
         return records
 
     def _floor_of(self, partition):
